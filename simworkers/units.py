@@ -38,7 +38,7 @@ UNIT_ALIASES = {
     "Hz": {"Hz", "hz", "HZ"},
     "H": {"H", "h"},
 }
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-zµμΩ]*)\s*$")
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-zµμΩ]*(?: [A-Za-zΩ]+)?)\s*$")
 _MAX_TEXT = 64
 
 
@@ -72,7 +72,7 @@ def _parse_text(text: str, unit: str) -> float:
     m = _NUMBER.match(text)
     if m is None:
         raise QuantityError(f"{shown!r} is not a number (expected e.g. 2.5u or 10 pF)")
-    mantissa, suffix = float(m.group(1)), m.group(2)
+    mantissa, suffix = float(m.group(1)), m.group(2).replace(" ", "")
     factor = _suffix_factor(suffix, unit)
     if factor is None:
         expected = f" or the unit {unit}" if unit else ""
@@ -123,4 +123,4 @@ def spice_number(value: float) -> str:
     number = float(value)
     if not math.isfinite(number):
         raise QuantityError(f"{value!r} is not finite")
-    return format(number, ".10e")
+    return repr(number)  # shortest text that reads back as exactly this float

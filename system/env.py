@@ -7,7 +7,6 @@ import os
 DEFAULTS = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "HF_HUB_OFFLINE": "1",
-    "NGSPICE_LIBRARY_PATH": "/usr/lib/x86_64-linux-gnu/libngspice.so.0",
 }
 
 

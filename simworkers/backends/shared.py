@@ -19,7 +19,16 @@ from simworkers.deck import circuit_text, control_lines
 from simworkers.task import Task
 from simworkers.units import spice_number
 
-LIBRARY = "/usr/lib/x86_64-linux-gnu/libngspice.so.0"
+LIBRARIES = ("/usr/lib/x86_64-linux-gnu/libngspice.so.0", "/usr/lib/aarch64-linux-gnu/libngspice.so.0")
+
+
+def default_library() -> str:
+    """NGSPICE_LIBRARY_PATH, else Debian's libngspice0 for this machine."""
+    if os.environ.get("NGSPICE_LIBRARY_PATH"):
+        return os.environ["NGSPICE_LIBRARY_PATH"]
+    return next((p for p in LIBRARIES if os.path.exists(p)), LIBRARIES[0])
+
+
 _START_TIMEOUT_S = 60.0
 
 
@@ -28,7 +37,7 @@ class SharedBackend(Backend):
 
     def __init__(self, timeout_s: float | None = None, library: str | None = None):
         super().__init__(timeout_s)
-        self.library = library or os.environ.get("NGSPICE_LIBRARY_PATH", LIBRARY)
+        self.library = library or default_library()
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._loaded: str | None = None  # the circuit the child holds, by task path and name

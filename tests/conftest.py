@@ -1,0 +1,76 @@
+"""Shared fixtures: environment defaults, task helpers, one Ray cluster per session."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from system.env import apply_defaults
+
+apply_defaults()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
+    yield ray
+    ray.shutdown()
+
+
+RC_NETLIST = """\
+* RC low-pass filter driven by a 1 V AC source
+vin in 0 dc 1 ac 1
+r1 in out {r}
+c1 out 0 {c}
+"""
+
+RC_TASK = """\
+name: {name}
+description: An RC low-pass filter; set its corner frequency.
+process: generic180
+netlist: netlist.sp
+params:
+  - {{name: r, unit: ohm, lo: 100, hi: 1e6, scale: log, reference: 1e4}}
+  - {{name: c, unit: F, lo: 1e-12, hi: 1e-6, scale: log, reference: 1e-9}}
+metrics:
+  f3db: {{unit: Hz}}
+  vdc: {{unit: V}}
+testbench:
+  - commands: [op, "let vdc = v(out)"]
+    emits: [vdc]
+  - commands: ["ac dec 20 1 1g", "meas ac f3db when vdb(out)=-3.0103"]
+    emits: [f3db]
+specs:
+  - {{metric: f3db, kind: range, target: [14e3, 18e3]}}
+{extra}
+"""
+
+
+def write_task(
+    folder: Path, name: str = "rc_user", netlist: str = RC_NETLIST, extra: str = "", body: str | None = None
+) -> Path:
+    """A user task in `folder/name`: task.yaml plus netlist.sp, no code."""
+    task_dir = folder / name
+    task_dir.mkdir(parents=True, exist_ok=True)
+    (task_dir / "netlist.sp").write_text(netlist)
+    (task_dir / "task.yaml").write_text(body if body is not None else RC_TASK.format(name=name, extra=extra))
+    return task_dir
+
+
+@pytest.fixture
+def user_task_dir(tmp_path, monkeypatch):
+    write_task(tmp_path)
+    monkeypatch.setenv("TLGRPO_TASK_PATH", str(tmp_path))
+    return tmp_path
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+os.environ.setdefault("TLGRPO_TEST", "1")

@@ -1,0 +1,74 @@
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simworkers.result import SimResult
+from simworkers.task import Spec
+from system.reward import score_metrics, score_result, shortfall, spec_score, turn_reward
+
+params = st.tuples(st.floats(0.01, 0.2), st.floats(0.25, 2.0), st.floats(0.01, 0.3)).filter(
+    lambda p: 2 * p[2] * (p[1] - p[0]) <= 3 * p[0] * (1 - p[2])  # the allowed region (task check)
+)
+
+
+@given(st.floats(-10, 10), params)
+def test_in_unit_interval(d, p):
+    assert 0.0 <= spec_score(d, *p) <= 1.0
+
+
+@given(st.floats(-10, 0))
+def test_one_when_met(d):
+    assert spec_score(d) == 1.0
+
+
+@given(st.floats(0, 5), st.floats(0, 5), params)
+def test_non_increasing(d1, d2, p):
+    lo, hi = sorted((d1, d2))
+    assert spec_score(hi, *p) <= spec_score(lo, *p) + 1e-12
+
+
+@pytest.mark.parametrize("p", [(0.05, 0.5, 0.1), (0.1, 1.0, 0.2), (0.02, 0.3, 0.05)])
+def test_value_and_slope_continuous_at_every_boundary(p):
+    alpha, beta, c = p
+    h = 1e-7
+    for x in (0.0, alpha, beta):
+        left, right = spec_score(x - h, *p), spec_score(x + h, *p)
+        assert abs(left - right) < 1e-5
+        slope_left = (spec_score(x - h, *p) - spec_score(x - 2 * h, *p)) / h
+        slope_right = (spec_score(x + 2 * h, *p) - spec_score(x + h, *p)) / h
+        assert abs(slope_left - slope_right) < 1e-3 * max(1.0, abs(slope_left))
+    assert spec_score(alpha, *p) == pytest.approx(1 - c)
+    assert spec_score(beta, *p) == 0.0
+
+
+def test_shortfall_per_kind():
+    assert shortfall(Spec("g", "min", 40.0, None), 36.0) == pytest.approx(0.1)
+    assert shortfall(Spec("g", "min", 40.0, None), 44.0) < 0
+    assert shortfall(Spec("p", "max", None, 1e-3), 1.5e-3) == pytest.approx(0.5)
+    assert shortfall(Spec("v", "range", 1.0, 2.0), 2.5) == pytest.approx(0.5)
+    assert shortfall(Spec("v", "range", 1.0, 2.0), 1.5) < 0
+    assert shortfall(Spec("p", "max", None, 1e-3, log=True), 2e-3) == pytest.approx(math.log(2))
+    assert shortfall(Spec("f", "min", 1e6, None, log=True), -1.0) == math.inf
+    assert shortfall(Spec("g", "min", 40.0, None, scale=10.0), 35.0) == pytest.approx(0.5)
+    assert shortfall(Spec("g", "min", 40.0, None), math.nan) == math.inf
+
+
+def test_geometric_mean_and_zero_rules():
+    specs = (Spec("a", "min", 1.0, None), Spec("b", "max", None, 1.0))
+    s_a = spec_score(0.02)
+    assert score_metrics(specs, {"a": 0.98, "b": 0.5}).value == pytest.approx(math.sqrt(s_a * 1.0))
+    assert score_metrics(specs, {"a": 0.1, "b": 0.5}).value == 0.0  # one spec at 0: all 0
+    assert score_metrics(specs, {"b": 0.5}).value == 0.0  # unmeasured metric
+    ok = SimResult("ok", {"a": 2.0, "b": 0.5})
+    assert score_result(specs, ok).value == 1.0
+    for status in ("failed", "timeout", "invalid"):
+        assert score_result(specs, SimResult(status, {"a": 2.0, "b": 0.5})).value == 0.0
+
+
+def test_format_penalty_only_when_asked():
+    assert turn_reward(0.8, format_ok=False) == pytest.approx(0.3)
+    assert turn_reward(0.8, format_ok=True) == 0.8
+    assert turn_reward(0.8, format_ok=False, format_penalty=0.2) == pytest.approx(0.6)
+    assert turn_reward(0.8, format_ok=False, train=False) == 0.8
