@@ -67,6 +67,7 @@ _RESERVED = {
     "all",
 }
 _FORBIDDEN_NETLIST = re.compile(r"^\s*\.(control|endc|end)\b", re.I | re.M)
+_NETLIST_VAR = re.compile(r"@([a-z_][a-z0-9_]*)@")
 
 
 class TaskError(ValueError):
@@ -253,6 +254,7 @@ class _Parser:
             "process",
             "domain",
             "netlist",
+            "netlist_vars",
             "params",
             "metrics",
             "testbench",
@@ -279,7 +281,7 @@ class _Parser:
             raise self.fail(
                 "netlist", f"file {netlist_path} does not exist", "name the netlist template next to the task file"
             )
-        circuit = netlist_path.read_text()
+        circuit = self.substitute(netlist_path.read_text(), self.get(raw, "netlist_vars", "", dict, {}))
         if _FORBIDDEN_NETLIST.search(circuit):
             raise self.fail(
                 "netlist",
@@ -308,6 +310,25 @@ class _Parser:
             path=str(self.path),
             family=self.get(raw, "family", "", str, name),
         )
+
+    def substitute(self, circuit: str, variables: dict) -> str:
+        """Fill `@name@` placeholders (device names, unit scales) so that one netlist serves
+        several processes; the values come from the task file, never from a request."""
+        for key, value in variables.items():
+            if not isinstance(value, (str, int, float)) or not re.fullmatch(r"[A-Za-z0-9_.+-]+", str(value)):
+                raise self.fail(
+                    f"netlist_vars.{key}",
+                    f"{value!r} is not a plain word or number",
+                    "use device names or numbers only",
+                )
+        missing = sorted({m for m in _NETLIST_VAR.findall(circuit) if m not in variables})
+        if missing:
+            raise self.fail(
+                "netlist_vars",
+                f"the netlist uses @{missing[0]}@ but no value is given",
+                f"add {missing[0]}: ... under netlist_vars",
+            )
+        return _NETLIST_VAR.sub(lambda m: str(variables[m.group(1)]), circuit)
 
     def params(self, items: list, circuit: str) -> tuple[Param, ...]:
         if not items:

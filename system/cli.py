@@ -32,7 +32,7 @@ def _tasks(names: list[str] | None):
 def _console():
     from rich.console import Console
 
-    return Console()
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def cmd_tasks_list(args) -> int:
