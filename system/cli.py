@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from simworkers.pdk import PdkError
+from simworkers.task import TaskError
 from system.env import apply_defaults
 
 
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         args.backend = args.backend or ["shared", "batch"]
     try:
         return args.func(args)
-    except CliError as exc:
+    except (CliError, TaskError, PdkError) as exc:
         print(f"tlgrpo: {exc}", file=sys.stderr)
         return 2
 
