@@ -61,7 +61,7 @@ def random_design(task: Task, rng: np.random.Generator) -> dict[str, float]:
 def shifted_spec(spec: Spec, rng: np.random.Generator) -> Spec:
     offset = float(rng.uniform(-spec.margin, spec.margin))
     move = (lambda v: v * math.exp(offset)) if spec.log else (lambda v: v + offset * abs(v))
-    if spec.kind == "range":  # shift the window by a fraction of its width
+    if spec.kind == "range" and not spec.log:  # shift the window by a fraction of its width
         width = spec.hi - spec.lo
         return dataclasses.replace(spec, lo=spec.lo + offset * width, hi=spec.hi + offset * width)
     return dataclasses.replace(
