@@ -111,13 +111,6 @@ class Spec:
     beta: float = 0.5
     c: float = 0.1
 
-    def describe(self) -> str:
-        if self.kind == "min":
-            return f"{self.metric} >= {self.lo:g}"
-        if self.kind == "max":
-            return f"{self.metric} <= {self.hi:g}"
-        return f"{self.lo:g} <= {self.metric} <= {self.hi:g}"
-
 
 @dataclass(frozen=True)
 class Step:

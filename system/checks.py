@@ -17,6 +17,7 @@ from simworkers.backends import Backend, make_backend
 from simworkers.query import random_design, rng_for
 from simworkers.result import SimResult
 from simworkers.task import Task
+from system.feedback import spec_rule
 from system.reward import score_result
 
 RANDOM_MEDIAN_LIMIT = 0.2
@@ -103,3 +104,36 @@ def check_task(task: Task, runner: LocalRunner, n_random: int = 200) -> TaskChec
         statuses,
         1000 * statistics.median(ok_times),
     )
+
+
+def task_summary(task: Task, runner: LocalRunner, n_random: int = 0) -> dict:
+    """One row of `tasks list` / `tasks doc`: the task's shape and, measured now, the time of a
+    warm reference simulation, the reference score and (n_random > 0) the random median."""
+    runner.run(task, [task.reference()] * runner.workers)  # start ngspice and load the circuit
+    reference = min(runner.run(task, [task.reference()] * 3), key=lambda r: r.elapsed_s)
+    row = {
+        "task": task.name,
+        "domain": "in-domain" if task.domain == "in" else "out-of-domain",
+        "family": task.family,
+        "process": task.process,
+        "params": len(task.params),
+        "specs": [spec_rule(task, s) for s in task.specs],
+        "description": task.description,
+        "ms_per_sim": round(1000 * reference.elapsed_s, 1),
+        "reference_status": reference.status,
+        "reference_score": score_result(task.specs, reference).value,
+        "random_median": None,
+        "random_nonzero": None,
+        "random_statuses": None,
+    }
+    if n_random:
+        check = check_task(task, runner, n_random)
+        row.update(
+            random_median=check.random_median,
+            random_nonzero=sum(s > 0 for s in check.random_scores) / len(check.random_scores),
+            random_statuses=check.random_statuses,
+            passed=check.passed,
+        )
+    else:
+        row["passed"] = row["reference_score"] >= 1.0
+    return row

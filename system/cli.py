@@ -40,36 +40,46 @@ def _console():
 def cmd_tasks_list(args) -> int:
     from rich.table import Table
 
-    from simworkers.backends import make_backend
+    from system.checks import LocalRunner, task_summary
 
-    rows = []
-    with make_backend(args.backend) as sim:
-        for task in _tasks(args.tasks):
-            sim.simulate(task, task.reference())  # load once, then time a warm run
-            result = sim.simulate(task, task.reference())
-            rows.append(
-                {
-                    "task": task.name,
-                    "domain": f"{task.domain}-domain",
-                    "process": task.process,
-                    "params": len(task.params),
-                    "specs": [s.describe() for s in task.specs],
-                    "ms_per_sim": round(1000 * result.elapsed_s, 1),
-                    "reference_status": result.status,
-                }
-            )
+    with LocalRunner(args.backend) as runner:
+        rows = [task_summary(task, runner, args.random) for task in _tasks(args.tasks)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title="circuit tasks")
-    for col in ("task", "domain", "process", "params", "specs", "ms/sim"):
+    title = "circuit tasks" + (f" (random median of {args.random} designs)" if args.random else "")
+    table = Table(title=title)
+    for col in ("task", "domain", "process", "params", "specs", "ms/sim", "reference", "random median"):
         table.add_column(col)
     for r in rows:
+        median = "-" if r["random_median"] is None else f"{r['random_median']:.3f}"
         table.add_row(
-            r["task"], r["domain"], r["process"], str(r["params"]), "; ".join(r["specs"]), f"{r['ms_per_sim']:.1f}"
+            r["task"],
+            r["domain"],
+            r["process"],
+            str(r["params"]),
+            "; ".join(r["specs"]),
+            f"{r['ms_per_sim']:.1f}",
+            f"{r['reference_score']:.3f}",
+            median,
         )
     _console().print(table)
     return 0
+
+
+def cmd_tasks_doc(args) -> int:
+    from system.checks import LocalRunner, task_summary
+    from system.taskdoc import render
+
+    with LocalRunner(args.backend) as runner:
+        rows = [task_summary(task, runner, args.random) for task in _tasks(None)]
+    text = render(rows, args.random)
+    if args.out == "-":
+        print(text)
+    else:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out} ({len(rows)} tasks)")
+    return 0 if all(r["passed"] for r in rows) else 1
 
 
 def cmd_tasks_check(args) -> int:
@@ -228,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     tasks = sub.add_parser("tasks", help="list and check circuit tasks").add_subparsers(dest="action", required=True)
-    p = tasks.add_parser("list", help="tasks with process, parameters, specs and ms per simulation")
+    p = tasks.add_parser("list", help="tasks: domain, process, parameters, specs, ms per simulation, scores")
     p.add_argument("tasks", nargs="*")
+    p.add_argument("--random", type=int, default=0, metavar="N", help="also the median score of N random designs")
     p.add_argument("--json", action="store_true")
     p.add_argument("--backend", default="shared", choices=["shared", "batch"])
     p.set_defaults(func=cmd_tasks_list)
@@ -239,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--backend", default="shared", choices=["shared", "batch"])
     p.set_defaults(func=cmd_tasks_check)
+
+    p = tasks.add_parser("doc", help="write the task table (docs/tasks.md) from fresh simulations")
+    p.add_argument("--out", default="docs/tasks.md", help="file to write, or - for stdout")
+    p.add_argument("--random", type=_positive_int, default=200, help="random designs per task (default 200)")
+    p.add_argument("--backend", default="shared", choices=["shared", "batch"])
+    p.set_defaults(func=cmd_tasks_doc)
 
     p = sub.add_parser("simulate", help="simulate one design and score it")
     p.add_argument("task")

@@ -6,31 +6,30 @@ The same words serve the CLI and, later, the agent's tool responses.
 from __future__ import annotations
 
 from simworkers.result import SimResult
-from simworkers.task import Task
+from simworkers.task import Spec, Task
 from simworkers.units import format_si
 from system.reward import Score, SpecOutcome
 
 
 def metric_text(task: Task, name: str, value: float) -> str:
     unit = task.metric(name).unit
-    if unit in ("dB", "deg", "V/V", "V/A", ""):
+    if unit in ("dB", "dBohm", "deg", "V/V", "V/A", "ppm/C", ""):
         return f"{value:.4g} {unit}".strip()
     return format_si(value, unit)
 
 
+def spec_rule(task: Task, spec: Spec) -> str:
+    """A spec in words with units: "power <= 15u W", "38 dB <= gain_db <= 42 dB"."""
+    if spec.kind == "min":
+        return f"{spec.metric} >= {metric_text(task, spec.metric, spec.lo)}"
+    if spec.kind == "max":
+        return f"{spec.metric} <= {metric_text(task, spec.metric, spec.hi)}"
+    return f"{metric_text(task, spec.metric, spec.lo)} <= {spec.metric} <= {metric_text(task, spec.metric, spec.hi)}"
+
+
 def spec_text(task: Task, outcome: SpecOutcome) -> str:
     spec = outcome.spec
-    unit = task.metric(spec.metric).unit
-
-    def bound(v: float) -> str:
-        return metric_text(task, spec.metric, v) if unit else f"{v:g}"
-
-    if spec.kind == "min":
-        rule = f"{spec.metric} >= {bound(spec.lo)}"
-    elif spec.kind == "max":
-        rule = f"{spec.metric} <= {bound(spec.hi)}"
-    else:
-        rule = f"{bound(spec.lo)} <= {spec.metric} <= {bound(spec.hi)}"
+    rule = spec_rule(task, spec)
     if outcome.value is None:
         return f"{rule}: not measured, missed (score 0)"
     got = metric_text(task, spec.metric, outcome.value)

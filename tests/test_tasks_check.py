@@ -26,3 +26,28 @@ def test_reference_meets_specs_and_random_designs_do_not(runner, name):
 
 def test_at_least_the_first_three_tasks_ship():
     assert {"telescopic_sky130", "ota5t_generic", "ldo_sky130"} <= set(TASKS)
+
+
+def test_benchmark_split_like_the_paper():
+    tasks = all_tasks()
+    in_domain = [t for t in tasks if t.domain == "in"]
+    out_domain = [t for t in tasks if t.domain == "out"]
+    assert len(in_domain) >= 8 and len(out_domain) >= 4
+    assert len({t.circuit for t in in_domain}) == len(in_domain)  # different netlists
+    assert all(8 <= len(t.params) <= 40 for t in tasks)
+    # the out-of-domain op-amp: one family, four processes, a netlist no in-domain task uses
+    assert len({t.family for t in out_domain}) == 1
+    # four device-model sets: sky130 1.8 V, gf180mcu 3.3 V and 6 V devices, the generic models
+    assert len({t.circuit for t in out_domain}) == 4 and len({t.process for t in out_domain}) == 3
+    ood_netlist_lines = {line for t in out_domain for line in t.circuit.splitlines() if line.startswith(("m", "x"))}
+    for t in in_domain:
+        assert not ood_netlist_lines & set(t.circuit.splitlines())
+
+
+def test_docs_table_lists_every_task():
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "tasks.md").read_text()
+    assert "Written by `tlgrpo tasks doc`" in text
+    for task in all_tasks():
+        assert f"| {task.name} |" in text, "docs/tasks.md is stale: run `tlgrpo tasks doc`"

@@ -1,0 +1,69 @@
+"""What a designer expects of each circuit on the real simulator, so that a wrong testbench
+cannot pass by accident: change one thing in the reference design, watch the right metric move."""
+
+import math
+
+import pytest
+
+from simworkers.backends import make_backend
+from simworkers.task import load_task
+
+# (task, parameter changes as factors of the reference, metric, expected move, bound on the ratio)
+EXPECTATIONS = [
+    ("ota5t_generic", {"ibias": 2.0}, "power", "up", None),
+    ("ota5t_generic", {"ibias": 2.0}, "ugf", "up", None),
+    ("telescopic_sky130", {"ibias": 1.5}, "power", "up", None),
+    ("telescopic_sky130", {"w_in": 2.0}, "ugf", "up", None),
+    ("folded_cascode_sky130", {"ibias": 1.5}, "power", "up", None),
+    ("folded_cascode_sky130", {"w_in": 1.5}, "ugf", "up", None),  # more input gm, same load
+    ("folded_cascode_sky130", {"w_in": 1.5}, "pm", "down", None),  # and more parasitic pole
+    ("ldo_sky130", {"w_pass": 2.0}, "dropout", "down", None),
+    ("ldo_sky130", {"r1": 1.2}, "vout", "up", (1.05, 1.15)),  # vout = 0.6 (1 + r1/r2)
+    ("ldo_sky130", {"ibias": 2.0}, "iq", "up", None),
+    ("bandgap_generic", {"r2": 1.1}, "vref", "up", None),  # more PTAT voltage
+    ("bandgap_generic", {"ibias": 2.0}, "power", "up", None),
+    ("strongarm_sky130", {"w_tail": 2.0, "w_in": 2.0}, "energy", "up", None),
+    ("strongarm_sky130", {"w_rst": 2.0}, "reset_time", "down", None),
+    ("acamp_sky130", {"cf": 2.0}, "gain_db", "down", None),  # gain = cin / cf: -6 dB
+    ("acamp_sky130", {"rf": 0.1}, "f_hp", "up", (5.0, 15.0)),  # corner = 1 / (2 pi rf cf)
+    ("acamp_sky130", {"ibias": 2.0}, "power", "up", None),
+    ("tia_gf180", {"rf": 2.0}, "zt_db", "up", None),
+    ("tia_gf180", {"w_n1": 2.0, "w_p1": 2.0}, "power", "up", None),
+    ("opamp2s_sky130", {"cc": 2.0}, "ugf", "down", None),
+    ("opamp2s_gf180", {"cc": 2.0}, "ugf", "down", None),
+    ("opamp2s_gf180hv", {"ibias": 2.0}, "power", "up", None),
+    ("opamp2s_generic", {"cc": 2.0}, "ugf", "down", None),
+]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with make_backend("shared") as backend:
+        yield backend
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "metric", "move", "ratio"), EXPECTATIONS, ids=[f"{e[0]}:{e[2]}-{e[3]}" for e in EXPECTATIONS]
+)
+def test_designer_expectation(sim, name, changes, metric, move, ratio):
+    task = load_task(name)
+    base_design = task.reference()
+    changed = {**base_design, **{k: base_design[k] * f for k, f in changes.items()}}
+    base, after = sim.simulate(task, base_design), sim.simulate(task, changed)
+    assert base.ok and after.ok, (base.reason, after.reason)
+    before_value, after_value = base.metrics[metric], after.metrics[metric]
+    if move == "up":
+        assert after_value > before_value
+    else:
+        assert after_value < before_value
+    if ratio is not None:
+        assert ratio[0] <= after_value / before_value <= ratio[1]
+
+
+def test_acamp_gain_is_set_by_the_capacitor_ratio(sim):
+    """cin/cf, less what the OTA's finite loop gain takes away, never more."""
+    task = load_task("acamp_sky130")
+    design = task.reference()
+    result = sim.simulate(task, design)
+    ideal_db = 20 * math.log10(design["cin"] / design["cf"])
+    assert ideal_db - 4.0 <= result.metrics["gain_db"] <= ideal_db + 0.1
