@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -200,6 +201,86 @@ def cmd_bench_sim(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    import asyncio
+    import time
+
+    import ray
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from simworkers.pool import SimPool
+    from system.evaluate import count_jobs, resolve_tasks, run_evaluation, summarise, write_outputs
+    from system.policies import make_policy
+
+    try:
+        tasks = resolve_tasks(args.tasks)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    options = {
+        "model": args.model,
+        "api_key_env": args.api_key_env,
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+        "seed": args.seed,
+    }
+    try:
+        policies = [make_policy(spec, **options) for spec in args.policy]
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    protocols = args.protocol or ["multi-turn"]
+    out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
+    total = count_jobs(tasks, policies, protocols, args.queries)
+    if not ray.is_initialized():
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 2**20)
+
+    async def main():
+        pool = SimPool(args.workers, args.backend)
+        columns = (
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, console=_console()) as progress:
+                bar = progress.add_task("episodes", total=total)
+                episodes = await run_evaluation(
+                    tasks,
+                    policies,
+                    protocols,
+                    args.queries,
+                    args.budget,
+                    pool.submit,
+                    concurrency=args.concurrency,
+                    on_done=lambda _: progress.advance(bar),
+                )
+            return episodes, pool.stats()
+        finally:
+            pool.shutdown()
+
+    started = time.monotonic()
+    episodes, stats = asyncio.run(main())
+    summary = summarise(episodes, tasks)
+    settings = {
+        "tasks": [t.name for t in tasks],
+        "policies": args.policy,
+        "protocols": protocols,
+        "queries": args.queries,
+        "budget": args.budget,
+        "wall_s": round(time.monotonic() - started, 1),
+        "simulations": sum(stats.completed.values()),
+        "sim_status": stats.completed,
+    }
+    write_outputs(out, episodes, summary, settings)
+    print((out / "results.md").read_text())
+    print(
+        f"wrote {out}/results.md, results.json, episodes.jsonl, turn_curves.png "
+        f"({len(episodes)} episodes, {settings['simulations']} simulations, {settings['wall_s']} s)"
+    )
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The main job for now: every task's reference design, simulated and scored."""
     from rich.table import Table
@@ -284,6 +365,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_sim)
+
+    p = sub.add_parser("eval", help="evaluate policies on held-out queries; writes tables, episodes and plots")
+    p.add_argument(
+        "--policy", action="append", required=True, help="random | bo | hf:PATH | openai:BASE_URL (repeat for several)"
+    )
+    p.add_argument("--tasks", action="append", help="in-domain (default), out-of-domain, all, or task names")
+    p.add_argument("--queries", type=_positive_int, default=100, help="held-out queries per task (default 100)")
+    p.add_argument(
+        "--protocol",
+        action="append",
+        choices=["multi-turn", "st-iter"],
+        help="for language-model policies (default multi-turn; repeat for both)",
+    )
+    p.add_argument("--budget", type=_positive_int, default=5, help="simulations after the initial design (T)")
+    p.add_argument("--out", help="output folder (default runs/eval-TIMESTAMP)")
+    p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, help="simulation actors")
+    p.add_argument("--concurrency", type=_positive_int, default=16, help="episodes in flight")
+    p.add_argument("--backend", default="shared", choices=["shared", "batch"])
+    p.add_argument("--model", help="model name for openai: policies")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=512)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None, help="sampling seed for hf: policies")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="the main job: simulate and score every task's reference design")
     p.set_defaults(func=cmd_demo)

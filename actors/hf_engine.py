@@ -1,0 +1,66 @@
+"""A Hugging Face transformers engine: token ids in, sampled token ids and their log-probs out.
+
+The engine never sees text: prompts are token ids and so are results, so that the ids a learner
+trains on are exactly the ids that were sampled.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 0.95
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    ids: list[int]
+    logprobs: list[float]
+    finished: bool  # ended with a stop token (not cut at max_new_tokens)
+
+
+class HFEngine:
+    def __init__(self, path: str, device: str = "cpu", dtype: torch.dtype = torch.float32):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.device = device
+        self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None})
+        self._lock = threading.Lock()  # one generate at a time on one model
+        self.version = 0
+
+    @torch.no_grad()
+    def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        with self._lock:
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            inputs = torch.tensor([prompt_ids], device=self.device)
+            greedy = sampling.temperature <= 0
+            out = self.model.generate(
+                inputs,
+                attention_mask=torch.ones_like(inputs),
+                max_new_tokens=sampling.max_new_tokens,
+                do_sample=not greedy,
+                temperature=None if greedy else sampling.temperature,
+                top_p=None if greedy else sampling.top_p,
+                top_k=None,
+                eos_token_id=self.stop_ids,
+                pad_token_id=self.stop_ids[0],
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+            new = out.sequences[0, len(prompt_ids) :]
+            scores = torch.stack(out.scores, dim=0)[:, 0, :]  # processed logits per step
+            logprobs = torch.log_softmax(scores.float(), dim=-1).gather(1, new[: len(scores)].unsqueeze(1))[:, 0]
+            ids = new.tolist()
+            finished = bool(ids) and ids[-1] in self.stop_ids
+            return Generation(ids, logprobs.tolist(), finished)

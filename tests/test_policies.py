@@ -1,0 +1,202 @@
+"""Policies on the real simulator: budgets are exact, the language-model loop follows the protocol."""
+
+import asyncio
+import itertools
+import json
+import threading
+import typing
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from simworkers.backends import make_backend
+from simworkers.query import make_query, seed_for
+from simworkers.task import load_task
+from system.policies import BayesOpt, ChatSession, LLMPolicy, RandomSearch, make_policy
+
+TASK = load_task("ota5t_generic")
+
+
+class CountingSimulator:
+    """`simulate` for policies: a real shared-library backend, every call counted."""
+
+    def __init__(self):
+        self.backend = make_backend("shared")
+        self.calls = []
+        self.lock = threading.Lock()
+
+    async def __call__(self, task, params):
+        with self.lock:
+            self.calls.append(dict(params))
+        return await asyncio.to_thread(self._run, task, params)
+
+    def _run(self, task, params):
+        with self.lock:
+            return self.backend.simulate(task, params)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    counter = CountingSimulator()
+    yield counter
+    counter.backend.close()
+
+
+@pytest.mark.parametrize("policy", [RandomSearch(), BayesOpt()], ids=["random", "bo"])
+@pytest.mark.parametrize("budget", [1, 5])
+def test_baselines_use_exactly_the_budget(sim, policy, budget):
+    query = make_query(TASK, seed_for("eval", 7))
+    sim.calls.clear()
+    episode = asyncio.run(policy.run(TASK, query, "n/a", budget, sim))
+    assert len(sim.calls) == budget + 1  # the initial design, then exactly T
+    assert sim.calls[0] == query.initial
+    assert episode.simulations == budget + 1 and len(episode.designs) == budget
+    for design in sim.calls[1:]:
+        for p in TASK.params:
+            assert p.lo <= design[p.name] <= p.hi
+    assert 0.0 <= episode.best_score <= 1.0
+    _, history = episode.per_turn()
+    assert history == sorted(history) and history[-1] == max(episode.best_score, episode.initial_score)
+
+
+def test_baselines_are_reproducible(sim):
+    query = make_query(TASK, seed_for("eval", 2))
+    a = asyncio.run(BayesOpt().run(TASK, query, "n/a", 3, sim))
+    b = asyncio.run(BayesOpt().run(TASK, query, "n/a", 3, sim))
+    assert [t.design for t in a.turns] == [t.design for t in b.turns]
+
+
+class ScriptedSession(ChatSession):
+    def __init__(self, replies, log):
+        self.replies, self.log, self.ids = replies, log, []
+
+    async def reply(self):
+        text = self.replies.pop(0)
+        self.log.append(("assistant", text))
+        return text
+
+    def add_tool_result(self, text):
+        self.log.append(("tool", text))
+
+    def add_user(self, text):
+        self.log.append(("user", text))
+
+
+def call(**args):
+    return "<Analyze>try</Analyze><tool_call>" + json.dumps({"name": "simulate", "arguments": args}) + "</tool_call>"
+
+
+def test_llm_loop_merges_partial_designs_and_ends(sim):
+    replies = [call(w_in="30u"), "no idea", call(ibias="20 uA"), "<Analyze>good</Analyze><Design End>"]
+    log = []
+    policy = LLMPolicy("scripted", lambda task, first: ScriptedSession(replies, log))
+    query = make_query(TASK, seed_for("eval", 0))
+    sim.calls.clear()
+    episode = asyncio.run(policy.run(TASK, query, "multi-turn", 5, sim))
+    assert [t.action for t in episode.turns] == ["initial", "call", "none", "call", "end"]
+    assert sim.calls[1]["w_in"] == pytest.approx(30e-6) and sim.calls[1]["l_in"] == query.initial["l_in"]
+    assert sim.calls[2]["ibias"] == pytest.approx(20e-6) and sim.calls[2]["w_in"] == pytest.approx(30e-6)
+    assert not episode.turns[2].format_ok and ("user",) == log[3][:1]
+    assert [kind for kind, _ in log].count("tool") == 2
+    assert "Simulations left: 3" in log[-2][1]
+
+
+def test_llm_call_past_the_budget_and_invalid_values(sim):
+    replies = [call(w_in="1 meter"), call(w_in="10u"), call(w_in="11u")]
+    policy = LLMPolicy("scripted", lambda task, first: ScriptedSession(replies, []))
+    sim.calls.clear()
+    episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 1)), "multi-turn", 2, sim))
+    actions = [t.action for t in episode.turns]
+    assert actions == ["initial", "call", "call", "over_budget"]
+    assert episode.turns[1].result.status == "invalid" and "w_in" in episode.turns[1].result.reason
+    assert len(sim.calls) == 2  # the invalid design never reached the simulator
+    assert not episode.turns[3].format_ok and "past the budget" in episode.turns[3].errors[0]
+
+
+def test_st_iter_starts_each_turn_from_the_query_and_latest_result(sim):
+    firsts = []
+
+    def factory(task, first):
+        firsts.append(first)
+        return ScriptedSession([call(w_in=f"{20 + len(firsts)}u")], [])
+
+    asyncio.run(LLMPolicy("scripted", factory).run(TASK, make_query(TASK, seed_for("eval", 4)), "st-iter", 3, sim))
+    assert len(firsts) == 4
+    assert "Initial design (turn 0)" in firsts[0]
+    assert "Most recent design" in firsts[1] and "w_in=21u m" in firsts[1] and "2 more times" in firsts[1]
+    assert "1 more time." in firsts[2] and "w_in=22u m" in firsts[2]
+
+
+def test_hf_policy_with_a_tiny_local_model(sim, tmp_path):
+    from system.tiny import build_tiny_model
+
+    path = build_tiny_model(tmp_path / "tiny")
+    policy = make_policy(f"hf:{path}", max_new_tokens=24, seed=0)
+    episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 5)), "multi-turn", 2, sim))
+    assert 2 <= len(episode.turns) <= 4
+    spans = [t.action_span for t in episode.turns[1:]]
+    assert all(s is not None and s[1] > s[0] for s in spans)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # in order, never overlapping
+    assert len(episode.ids) >= spans[-1][1]
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    """A chat-completions endpoint on loopback that answers with scripted tool calls."""
+
+    requests: typing.ClassVar[list] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeOpenAI.requests.append((self.path, self.headers.get("Authorization"), body))
+        turn = sum(m["role"] == "assistant" for m in body["messages"])
+        if turn < 2:
+            message = {
+                "role": "assistant",
+                "content": "<Analyze>widen</Analyze>",
+                "tool_calls": [
+                    {
+                        "id": f"call_{turn}",
+                        "type": "function",
+                        "function": {"name": "simulate", "arguments": json.dumps({"w_in": f"{30 + turn}u"})},
+                    }
+                ],
+            }
+        else:
+            message = {"role": "assistant", "content": "<Analyze>done</Analyze><Design End>"}
+        payload = json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_openai_compatible_policy_against_a_loopback_server(sim, monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("TEST_KEY", "sk-test")
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        policy = make_policy(f"openai:{url}", model="fake-model", api_key_env="TEST_KEY")
+        sim.calls.clear()
+        episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 6)), "multi-turn", 5, sim))
+    finally:
+        server.shutdown()
+    assert [t.action for t in episode.turns] == ["initial", "call", "call", "end"]
+    assert all(t.format_ok for t in episode.turns[1:])
+    assert sim.calls[2]["w_in"] == pytest.approx(31e-6)
+    path, auth, body = FakeOpenAI.requests[-1]
+    assert path == "/v1/chat/completions" and auth == "Bearer sk-test" and body["model"] == "fake-model"
+    assert body["tools"][0]["function"]["name"] == "simulate"
+    tool_messages = [m for m in body["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_messages] == ["call_0", "call_1"]
+    assert "score:" in tool_messages[0]["content"]
+
+
+def test_unknown_policy_is_refused():
+    with pytest.raises(ValueError, match="unknown policy"):
+        make_policy("gpt5")
