@@ -27,14 +27,22 @@ def test_backends_agree(task_name):
                 assert a.metrics[name] == pytest.approx(b.metrics[name], rel=1e-4, abs=1e-9)
 
 
+def rc_variant(tmp_path, monkeypatch, name, netlist=RC_NETLIST, extra="", **replace):
+    """The RC user task with its task file edited: `replace` maps old text to new."""
+    monkeypatch.setenv("TLGRPO_TASK_PATH", str(tmp_path))
+    path = write_task(tmp_path, name, netlist=netlist) / "task.yaml"
+    text = path.read_text()
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text + extra)
+    return load_task(name)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_missing_measurement_is_failed_not_made_up(backend, tmp_path, monkeypatch):
     # The corner can never be found below 10 Hz: the .meas fails and prints an error.
-    monkeypatch.setenv("TLGRPO_TASK_PATH", str(tmp_path))
-    write_task(tmp_path, "rc_nomeas")
-    path = tmp_path / "rc_nomeas" / "task.yaml"
-    path.write_text(path.read_text().replace("ac dec 20 1 1g", "ac dec 20 1 10"))
-    task = load_task("rc_nomeas")
+    task = rc_variant(tmp_path, monkeypatch, "rc_nomeas", **{"ac dec 20 1 1g": "ac dec 20 1 10"})
     with make_backend(backend) as sim:
         result = sim.simulate(task, task.reference())
         assert result.status == "failed"
@@ -48,11 +56,8 @@ def test_missing_measurement_is_failed_not_made_up(backend, tmp_path, monkeypatc
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_error_line_fails_the_result(backend, tmp_path, monkeypatch):
     # A device below the model's minimum width: ngspice reports an error, exit code aside.
-    monkeypatch.setenv("TLGRPO_TASK_PATH", str(tmp_path))
-    write_task(tmp_path, "rc_err", netlist=RC_NETLIST + "xm1 out in 0 0 sky130_fd_pr__nfet_01v8 w=0.1 l=0.15\n")
-    path = tmp_path / "rc_err" / "task.yaml"
-    path.write_text(path.read_text().replace("process: generic180", "process: sky130"))
-    task = load_task("rc_err")
+    netlist = RC_NETLIST + "xm1 out in 0 0 sky130_fd_pr__nfet_01v8 w=0.1 l=0.15\n"
+    task = rc_variant(tmp_path, monkeypatch, "rc_err", netlist, **{"process: generic180": "process: sky130"})
     with make_backend(backend) as sim:
         result = sim.simulate(task, task.reference())
         assert result.status == "failed"
@@ -63,15 +68,10 @@ def test_error_line_fails_the_result(backend, tmp_path, monkeypatch):
 
 def _slow_task(tmp_path, monkeypatch):
     """An RC filter with a transient of ten million steps: ngspice runs for many seconds."""
-    monkeypatch.setenv("TLGRPO_TASK_PATH", str(tmp_path))
-    write_task(tmp_path, "rc_slow")
-    path = tmp_path / "rc_slow" / "task.yaml"
-    text = path.read_text().replace(
-        '["ac dec 20 1 1g", "meas ac f3db when vdb(out)=-3.0103"]',
-        '["tran 1n 10m", "ac dec 20 1 1g", "meas ac f3db when vdb(out)=-3.0103"]',
+    ac_step = '["ac dec 20 1 1g", '
+    return rc_variant(
+        tmp_path, monkeypatch, "rc_slow", extra="timeout_s: 1.5\n", **{ac_step: '["tran 1n 10m", ' + ac_step[1:]}
     )
-    path.write_text(text + "timeout_s: 1.5\n")
-    return load_task("rc_slow")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -105,9 +105,7 @@ def test_dead_ngspice_process_is_replaced():
 def test_library_that_cannot_recover_is_replaced(tmp_path, monkeypatch):
     # A non-numeric expression in the netlist puts the shared library into its
     # "cannot recover" state; the backend must start a fresh process for the next design.
-    monkeypatch.setenv("TLGRPO_TASK_PATH", str(tmp_path))
-    write_task(tmp_path, "rc_formula", netlist=RC_NETLIST.replace("{r}", "{r*abc}"))
-    bad = load_task("rc_formula")
+    bad = rc_variant(tmp_path, monkeypatch, "rc_formula", RC_NETLIST.replace("{r}", "{r*abc}"))
     ota = load_task("ota5t_generic")
     with make_backend("shared") as sim:
         result = sim.simulate(bad, bad.reference())
