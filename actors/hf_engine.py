@@ -6,6 +6,7 @@ trains on are exactly the ids that were sampled.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ class Generation:
     ids: list[int]
     logprobs: list[float]
     finished: bool  # ended with a stop token (not cut at max_new_tokens)
+    version: int = 0  # the weights version that sampled it
 
 
 class HFEngine:
@@ -63,4 +65,18 @@ class HFEngine:
             logprobs = torch.log_softmax(scores.float(), dim=-1).gather(1, new[: len(scores)].unsqueeze(1))[:, 0]
             ids = new.tolist()
             finished = bool(ids) and ids[-1] in self.stop_ids
-            return Generation(ids, logprobs.tolist(), finished)
+            return Generation(ids, logprobs.tolist(), finished, self.version)
+
+
+class AsyncEngine:
+    """An engine as the rollout plans see it: `await generate(ids, sampling)`, off the event loop."""
+
+    def __init__(self, engine: HFEngine):
+        self.engine = engine
+
+    @property
+    def version(self) -> int:
+        return self.engine.version
+
+    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        return await asyncio.to_thread(self.engine.generate, prompt_ids, sampling)

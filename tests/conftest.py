@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,31 @@ def user_task_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def dedent(text: str) -> str:
-    return textwrap.dedent(text).lstrip()
+class CountingSimulator:
+    """`simulate` for policies and plans: a real shared-library backend, every call counted."""
+
+    def __init__(self):
+        from simworkers.backends import make_backend
+
+        self.backend = make_backend("shared")
+        self.calls: list[dict] = []
+        self.lock = threading.Lock()
+
+    async def __call__(self, task, params):
+        with self.lock:
+            self.calls.append(dict(params))
+        return await asyncio.to_thread(self._run, task, params)
+
+    def _run(self, task, params):
+        with self.lock:
+            return self.backend.simulate(task, params)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    counter = CountingSimulator()
+    yield counter
+    counter.backend.close()
 
 
 os.environ.setdefault("TLGRPO_TEST", "1")

@@ -9,37 +9,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from simworkers.backends import make_backend
 from simworkers.query import make_query, seed_for
 from simworkers.task import load_task
 from system.policies import BayesOpt, ChatSession, LLMPolicy, RandomSearch, make_policy
+from tests.conftest import CountingSimulator  # noqa: F401 - fixture `sim` lives there
 
 TASK = load_task("ota5t_generic")
-
-
-class CountingSimulator:
-    """`simulate` for policies: a real shared-library backend, every call counted."""
-
-    def __init__(self):
-        self.backend = make_backend("shared")
-        self.calls = []
-        self.lock = threading.Lock()
-
-    async def __call__(self, task, params):
-        with self.lock:
-            self.calls.append(dict(params))
-        return await asyncio.to_thread(self._run, task, params)
-
-    def _run(self, task, params):
-        with self.lock:
-            return self.backend.simulate(task, params)
-
-
-@pytest.fixture(scope="module")
-def sim():
-    counter = CountingSimulator()
-    yield counter
-    counter.backend.close()
 
 
 @pytest.mark.parametrize("policy", [RandomSearch(), BayesOpt()], ids=["random", "bo"])

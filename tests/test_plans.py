@@ -1,0 +1,157 @@
+"""Rollout plans and the buffer on the real simulator with a scripted generator: simulation
+counts, group shapes, token ids kept as sampled, advantages by hand."""
+
+import asyncio
+import math
+import random
+
+import pyarrow as pa
+import pytest
+
+from actors.hf_engine import Generation
+from simworkers.query import make_query, seed_for
+from simworkers.task import load_task
+from system.advantages import discounted_returns, group_advantages, gtpo_advantages
+from system.buffer import SCHEMA, Buffer, Group, Sample, Segment
+from system.plans import PlanConfig, Rollout
+
+TASK = load_task("ota5t_generic")
+
+
+@pytest.fixture(scope="module")
+def fmt(tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    from system.chat import ChatFormat
+    from system.tiny import build_tokenizer
+
+    path = tmp_path_factory.mktemp("tok")
+    build_tokenizer(path)
+    return ChatFormat(AutoTokenizer.from_pretrained(path))
+
+
+class ScriptedGenerator:
+    """Replies with a valid call on random widths (so group rewards differ), or <Design End>
+    with probability `p_end`; remembers every prompt and every id it produced."""
+
+    def __init__(self, fmt, seed=0, p_end=0.0):
+        self.fmt, self.rng, self.p_end = fmt, random.Random(seed), p_end
+        self.version = 3
+        self.produced: list[tuple[list[int], list[int]]] = []
+
+    async def generate(self, prompt_ids, sampling):
+        await asyncio.sleep(0)
+        if self.rng.random() < self.p_end:
+            text = "<Analyze>done</Analyze><Design End>"
+        else:
+            w = self.rng.choice(["5u", "20u", "60u"])
+            text = (
+                '<Analyze>try</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "' + w + '"}}</tool_call>'
+            )
+        ids = [*self.fmt.tokenizer.encode(text, add_special_tokens=False), self.fmt.stop_id]
+        self.produced.append((list(prompt_ids), ids))
+        return Generation(ids, [-0.1 * (i % 7) for i in range(len(ids))], True, self.version)
+
+
+def run(fmt, sim, algorithm, G=4, T=3, p_end=0.0, seed=0):
+    gen = ScriptedGenerator(fmt, seed, p_end)
+    rollout = Rollout(gen, fmt, sim, PlanConfig(algorithm, group_size=G, budget=T))
+    sim.calls.clear()
+    groups = asyncio.run(rollout.run(TASK, make_query(TASK, seed_for("train", seed))))
+    return groups, gen
+
+
+@pytest.mark.parametrize("algorithm", ["tl_grpo", "single_turn", "traj_grpo", "gtpo"])
+def test_every_algorithm_spends_t_times_g_simulations(fmt, sim, algorithm):
+    groups, _ = run(fmt, sim, algorithm, G=4, T=3)
+    assert len(sim.calls) == 1 + 3 * 4  # the initial design, then T x G
+    if algorithm in ("tl_grpo", "single_turn"):
+        assert len(groups) == 3 and all(len(g.samples) == 4 for g in groups)
+        assert [g.samples[0].turn for g in groups] == [1, 2, 3]
+    else:
+        assert len(groups) == 1 and len(groups[0].samples) == 4
+
+
+def test_tl_grpo_groups_share_their_history_and_keep_engine_ids(fmt, sim):
+    groups, gen = run(fmt, sim, "tl_grpo", G=4, T=3)
+    produced = {tuple(p + i) for p, i in gen.produced}
+    previous_history = None
+    for group in groups:
+        starts = {s.segments[0].start for s in group.samples}
+        assert len(starts) == 1
+        start = starts.pop()
+        histories = {tuple(s.ids[:start]) for s in group.samples}
+        assert len(histories) == 1  # every member branches from the same h_t
+        history = histories.pop()
+        if previous_history is not None:
+            assert history[: len(previous_history)] == previous_history  # h_t extends h_{t-1}
+        previous_history = history
+        for s in group.samples:
+            assert tuple(s.ids) in produced  # prompt + the exact ids the engine produced
+            assert s.policy_version == 3
+
+
+def test_single_turn_histories_are_fresh_prompts(fmt, sim):
+    groups, _ = run(fmt, sim, "single_turn", G=3, T=3)
+    h1, h2 = (g.samples[0].ids[: g.samples[0].segments[0].start] for g in groups[:2])
+    assert h2[: len(h1)] != h1  # not an extension: a new prompt with the latest result
+    assert "Most recent design" in fmt.tokenizer.decode(h2)
+
+
+def test_design_end_reward_is_the_best_score_in_the_history(fmt, sim):
+    groups, _ = run(fmt, sim, "tl_grpo", G=6, T=3, p_end=0.4, seed=5)
+    for group in groups:
+        for s in group.samples:
+            text = fmt.tokenizer.decode(s.ids[s.segments[0].start :])
+            if "<Design End>" in text:
+                assert s.segments[0].reward == s.score  # format fine: no penalty
+    assert len(sim.calls) <= 1 + 3 * 6
+
+
+def test_buffer_batch_matches_the_samples(fmt, sim):
+    groups, _ = run(fmt, sim, "tl_grpo", G=4, T=2, seed=2)
+    buffer = Buffer(flat_groups="keep")
+    for g in groups:
+        buffer.add(g)
+    batch = buffer.take(len(buffer))
+    assert batch.schema == SCHEMA and batch.num_rows == 8
+    rows = batch.to_pylist()
+    for row, sample in zip(rows, [s for g in groups for s in g.samples]):
+        seg = sample.segments[0]
+        assert row["input_ids"] == sample.ids
+        assert row["loss_mask"] == [seg.start <= i < seg.end for i in range(len(sample.ids))]
+        assert row["old_logprobs"][seg.start : seg.end] == pytest.approx(seg.logprobs)
+        assert all(v is None for v in row["old_logprobs"][: seg.start])
+    for g, chunk in zip(groups, [rows[i : i + 4] for i in range(0, 8, 4)]):
+        expected = group_advantages(g.rewards)
+        got = [next(a for a, m in zip(r["advantages"], r["loss_mask"]) if m) for r in chunk]
+        assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_advantages_by_hand():
+    assert group_advantages([1.0, 0.0, 0.5]) == pytest.approx([1.2247, -1.2247, 0.0], abs=1e-3)
+    assert group_advantages([0.3, 0.3]) == pytest.approx([0.0, 0.0])
+    assert discounted_returns([1.0, 0.0, 2.0], 0.5) == pytest.approx([1.5, 1.0, 2.0])
+    adv = gtpo_advantages([[1.0, 0.0], [0.0, 1.0], [0.5]], gamma=0.9)
+    # turn 0 returns: 1.0, 0.9, 0.5 -> normalised over all three; turn 1 returns: 0, 1 over two
+    r0 = [1.0, 0.9, 0.5]
+    m, sd = sum(r0) / 3, math.sqrt(sum((x - sum(r0) / 3) ** 2 for x in r0) / 3)
+    assert [a[0] for a in adv] == pytest.approx([(x - m) / (sd + 1e-6) for x in r0])
+    assert adv[0][1] == pytest.approx(-1.0, abs=1e-4) and adv[1][1] == pytest.approx(1.0, abs=1e-4)
+
+
+def _group(rewards, per_turn=False):
+    samples = [Sample([1, 2, 3, 4], [Segment(2, 4, r, [-0.5, -0.5], 1)], "t", 0, r, True, 0, 1) for r in rewards]
+    return Group(0, samples, "tl_grpo", per_turn)
+
+
+def test_flat_groups_are_dropped_or_kept_as_configured():
+    drop, keep = Buffer("drop"), Buffer("keep")
+    for b in (drop, keep):
+        b.add(_group([0.2, 0.2, 0.2]))
+        b.add(_group([0.0, 1.0]))
+    assert len(drop) == 2 and drop.dropped_groups == 1
+    assert len(keep) == 5
+    batch = keep.take(3)
+    assert isinstance(batch, pa.RecordBatch) and batch.num_rows == 3 and len(keep) == 2
+    assert batch.column("advantages").to_pylist()[0] == [0.0, 0.0, 0.0, 0.0]  # flat: zero signal
