@@ -16,14 +16,13 @@ from typing import Literal, Protocol
 
 from actors.hf_engine import Generation, Sampling
 from simworkers.query import Query
-from simworkers.result import SimResult
 from simworkers.task import Task
-from simworkers.validate import InvalidParams, validate_params
 from system.buffer import Group, Sample, Segment
 from system.chat import ChatFormat
 from system.episode import Simulate
-from system.protocol import ParsedReply, first_message, merged_design, parse_reply, tool_message, tool_schema
+from system.protocol import first_message, tool_schema
 from system.reward import score_result
+from system.turns import AgentState, Outcome, take_action
 
 Algorithm = Literal["tl_grpo", "traj_grpo", "single_turn", "gtpo"]
 ALGORITHMS: tuple[Algorithm, ...] = ("tl_grpo", "traj_grpo", "single_turn", "gtpo")
@@ -44,63 +43,6 @@ class PlanConfig:
     format_penalty: float = 0.5
     gamma: float = 0.9
     sampling: Sampling = field(default_factory=Sampling)
-
-
-@dataclass(frozen=True)
-class AgentState:
-    """Where a conversation stands after some turns; immutable, so branches can share it."""
-
-    current: dict
-    last: SimResult
-    best: float  # best score in the history, turn 0 included: what <Design End> delivers
-    left: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    parsed: ParsedReply
-    result: SimResult | None
-    score: float
-    reward: float
-    state: AgentState
-    message: tuple[str, str] | None  # (role, text) to append, None when the episode ends
-
-    @property
-    def ends(self) -> bool:
-        return self.message is None
-
-
-async def take_action(
-    task: Task, query: Query, state: AgentState, text: str, simulate: Simulate, cfg: PlanConfig
-) -> Outcome:
-    parsed = parse_reply(text, task)
-    penalty = 0.0 if parsed.format_ok else cfg.format_penalty
-    if parsed.action == "end":
-        return Outcome(parsed, None, state.best, state.best - penalty, state, None)
-    if parsed.action == "none":
-        nudge = (
-            "Your reply was not understood: "
-            + "; ".join(parsed.errors)
-            + ". Reason in <Analyze>...</Analyze>, then call simulate or answer <Design End>."
-        )
-        return Outcome(parsed, None, 0.0, -cfg.format_penalty, state, ("user", nudge))
-    if state.left <= 0:
-        bad = replace(parsed, errors=(*parsed.errors, "tool call past the budget"))
-        return Outcome(bad, None, 0.0, -cfg.format_penalty, state, None)
-    design = merged_design(task, state.current, parsed.arguments)
-    current = state.current
-    try:
-        values = validate_params(task, design)
-    except InvalidParams as exc:
-        result = SimResult("invalid", {}, str(exc)[:500])
-    else:
-        result = await simulate(task, values)
-        current = values
-    score = score_result(query.specs, result).value
-    new_state = AgentState(current, result, max(state.best, score), state.left - 1)
-    return Outcome(
-        parsed, result, score, score - penalty, new_state, ("tool", tool_message(task, query, result, new_state.left))
-    )
 
 
 @dataclass
@@ -133,7 +75,7 @@ class Rollout:
     async def _draw(self, task: Task, query: Query, history: list[int], state: AgentState, turn: int) -> _Drawn:
         generation = await self.gen.generate(history, self.cfg.sampling)
         text = self.fmt.tokenizer.decode(generation.ids, skip_special_tokens=True)
-        outcome = await take_action(task, query, state, text, self.simulate, self.cfg)
+        outcome = await take_action(task, query, state, text, self.simulate, self.cfg.format_penalty)
         ids = history + generation.ids
         segment = Segment(len(history), len(ids), outcome.reward, list(generation.logprobs), turn)
         sample = Sample(

@@ -16,12 +16,11 @@ from collections.abc import Callable
 import numpy as np
 
 from simworkers.query import Query, random_design
-from simworkers.result import SimResult
 from simworkers.task import Task
-from simworkers.validate import InvalidParams, validate_params
 from system.episode import Episode, Protocol, Simulate, Turn, start_episode
-from system.protocol import first_message, merged_design, parse_reply, tool_message
+from system.protocol import first_message, merged_design
 from system.reward import score_result
+from system.turns import AgentState, take_action
 
 
 class Policy(ABC):
@@ -122,49 +121,38 @@ class LLMPolicy(Policy):
 
     async def run(self, task, query, protocol, budget, simulate):
         episode = await start_episode(task, query, self.name, protocol, budget, simulate)
-        current, last = dict(query.initial), episode.turns[0].result
-        left = budget
-        session = self.new_session(task, first_message(task, query, budget, current, last))
+        start = episode.turns[0]
+        state = AgentState(dict(query.initial), start.result, start.score, budget)
+        session = self.new_session(task, first_message(task, query, budget, state.current, state.last))
         for index in range(1, budget + 2):  # budget calls and the closing <Design End>
             if protocol == "st-iter" and index > 1:
-                session = self.new_session(task, first_message(task, query, budget, current, last, turns_left=left))
-            start = len(session.ids)
-            text = await session.reply()
-            parsed = parse_reply(text, task)
-            turn = Turn(
-                index,
-                parsed.action,
-                reply=text,
-                format_ok=parsed.format_ok,
-                errors=list(parsed.errors),
-                action_span=(start, len(session.ids)) if session.ids else None,
-            )
-            episode.turns.append(turn)
-            if parsed.action == "end":
-                break
-            if parsed.action == "none":
-                session.add_user(
-                    "Your reply was not understood: "
-                    + "; ".join(parsed.errors)
-                    + ". Reason in <Analyze>...</Analyze>, then call simulate or answer <Design End>."
+                text = first_message(task, query, budget, state.current, state.last, turns_left=state.left)
+                session = self.new_session(task, text)
+            begin = len(session.ids)
+            reply = await session.reply()
+            # evaluation never applies the format penalty
+            outcome = await take_action(task, query, state, reply, simulate, format_penalty=0.0)
+            parsed = outcome.parsed
+            action = "over_budget" if parsed.action == "call" and outcome.result is None else parsed.action
+            design = merged_design(task, state.current, parsed.arguments) if outcome.result else None
+            episode.turns.append(
+                Turn(
+                    index,
+                    action,
+                    design,
+                    outcome.result,
+                    outcome.score,
+                    parsed.format_ok,
+                    list(parsed.errors),
+                    reply,
+                    (begin, len(session.ids)) if session.ids else None,
                 )
-                continue
-            if left <= 0:
-                turn.action, turn.format_ok = "over_budget", False
-                turn.errors.append("tool call past the budget")
+            )
+            if outcome.ends:
                 break
-            design = merged_design(task, current, parsed.arguments)
-            try:
-                values = validate_params(task, design)
-            except InvalidParams as exc:  # refused here: no simulator time for a malformed design
-                result = SimResult("invalid", {}, str(exc)[:500])
-            else:
-                result = await simulate(task, values)
-                current = values
-            turn.design, turn.result = design, result
-            turn.score = score_result(query.specs, result).value
-            last, left = result, left - 1
-            session.add_tool_result(tool_message(task, query, result, left))
+            role, message = outcome.message
+            (session.add_tool_result if role == "tool" else session.add_user)(message)
+            state = outcome.state
         if protocol == "multi-turn":
             episode.ids = list(session.ids)
         return episode
