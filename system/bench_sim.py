@@ -58,7 +58,7 @@ def run_bench(tasks: list[Task], backends: list[str], sims: int, cores: int | No
     cores = cores or os.cpu_count() or 1
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
     rows: list[SimBench] = []
     try:
         for backend in backends:

@@ -231,7 +231,13 @@ def cmd_eval(args) -> int:
     out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
     total = count_jobs(tasks, policies, protocols, args.queries)
     if not ray.is_initialized():
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 2**20)
+        ray.init(
+            address="local",
+            num_cpus=args.workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=256 * 2**20,
+        )
 
     async def main():
         pool = SimPool(args.workers, args.backend)
