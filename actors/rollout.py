@@ -1,0 +1,155 @@
+"""The rollout actor: a generation engine behind Ray, batching requests that arrive together.
+
+Requests are token ids; answers are sampled ids with their log-probs and the weights version
+that produced them. Requests that arrive within `batch_window_s` of each other (and share
+sampling settings) run as one padded batch. New weights arrive by version and never land in the
+middle of a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import torch
+
+from actors.hf_engine import Generation, HFEngine, Sampling
+
+
+@dataclass
+class _Request:
+    ids: list[int]
+    sampling: Sampling
+    future: asyncio.Future = field(repr=False)
+
+
+class BatchingEngine:
+    """Batches concurrent `generate` calls on one HFEngine (padding on the left)."""
+
+    def __init__(self, engine: HFEngine, batch_window_s: float = 0.005, max_batch: int = 32):
+        self.engine, self.window, self.max_batch = engine, batch_window_s, max_batch
+        self.queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self.lock = asyncio.Lock()  # a batch or a weight update, never both
+        self.batches = 0
+        self.batched_requests = 0
+        self._worker: asyncio.Task | None = None
+
+    @property
+    def version(self) -> int:
+        return self.engine.version
+
+    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._serve())
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Request(list(prompt_ids), sampling, future))
+        return await future
+
+    async def _serve(self) -> None:
+        while True:
+            first = await self.queue.get()
+            batch = [first]
+            deadline = asyncio.get_running_loop().time() + self.window
+            while len(batch) < self.max_batch:
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), timeout))
+                except TimeoutError:
+                    break
+            by_sampling: dict[tuple, list[_Request]] = {}
+            for req in batch:
+                s = req.sampling
+                by_sampling.setdefault((s.max_new_tokens, s.temperature, s.top_p), []).append(req)
+            for group in by_sampling.values():
+                async with self.lock:
+                    try:
+                        results = await asyncio.to_thread(self._run, group)
+                    except Exception as exc:
+                        for req in group:
+                            if not req.future.done():
+                                req.future.set_exception(exc)
+                        continue
+                self.batches += 1
+                self.batched_requests += len(group)
+                for req, result in zip(group, results):
+                    if not req.future.done():
+                        req.future.set_result(result)
+
+    @torch.no_grad()
+    def _run(self, group: list[_Request]) -> list[Generation]:
+        if len(group) == 1:
+            return [self.engine.generate(group[0].ids, group[0].sampling)]
+        engine, sampling = self.engine, group[0].sampling
+        pad = engine.stop_ids[0]
+        width = max(len(r.ids) for r in group)
+        input_ids = torch.full((len(group), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        for i, req in enumerate(group):
+            input_ids[i, width - len(req.ids) :] = torch.tensor(req.ids)
+            mask[i, width - len(req.ids) :] = 1
+        greedy = sampling.temperature <= 0
+        out = engine.model.generate(
+            input_ids.to(engine.device),
+            attention_mask=mask.to(engine.device),
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=not greedy,
+            temperature=None if greedy else sampling.temperature,
+            top_p=None if greedy else sampling.top_p,
+            top_k=None,
+            eos_token_id=engine.stop_ids,
+            pad_token_id=pad,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+        new = out.sequences[:, width:]
+        logprobs = torch.log_softmax(torch.stack(out.scores, dim=1).float(), dim=-1)
+        results = []
+        for i in range(len(group)):
+            ids = new[i].tolist()
+            end = next((k + 1 for k, t in enumerate(ids) if t in engine.stop_ids), len(ids))
+            ids = ids[:end]
+            row = logprobs[i, : len(ids)].gather(1, new[i, : len(ids)].unsqueeze(1))[:, 0].tolist()
+            results.append(Generation(ids, row, bool(ids) and ids[-1] in engine.stop_ids, engine.version))
+        return results
+
+    async def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None:
+        async with self.lock:
+            self.engine.model.load_state_dict(state_dict)
+            self.engine.version = version
+
+
+class RolloutActor:
+    """Ray actor shell (create with `ray.remote(RolloutActor)` and max_concurrency > 1)."""
+
+    def __init__(self, model_path: str, batch_window_s: float = 0.005, max_batch: int = 32, threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.engine = BatchingEngine(HFEngine(model_path), batch_window_s, max_batch)
+
+    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        return await self.engine.generate(prompt_ids, sampling)
+
+    async def update_weights(self, version: int, state_dict: dict) -> int:
+        await self.engine.update_weights(version, state_dict)
+        return version
+
+    def version(self) -> int:
+        return self.engine.version
+
+    def batching(self) -> dict:
+        return {"batches": self.engine.batches, "requests": self.engine.batched_requests}
+
+
+class RemoteGenerator:
+    """What the plans call: `await generate(ids, sampling)` on a Ray rollout actor."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.version = 0
+
+    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        generation = await self.handle.generate.remote(prompt_ids, sampling)
+        self.version = generation.version
+        return generation
