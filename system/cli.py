@@ -287,6 +287,31 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_bench_rollout(args) -> int:
+    from simworkers.task import load_task
+    from system.bench_rollout import run_rollout_bench
+
+    try:
+        task = load_task(args.task)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    report = run_rollout_bench(
+        args.model, task, args.queries, args.group, args.budget, args.max_new_tokens, replace=not args.no_replace
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    st = report["setting"]
+    print(f"engine {st['engine']}, model {st['model']}, task {st['task']}, B={st['B']} G={st['G']} T={st['T']}")
+    for key in ("rollout_s", "generation_alone_s", "simulation_alone_s", "traj_grpo_s"):
+        print(f"{key:22s} {report[key]:8.2f}")
+    print(
+        f"overlap        {report['overlap']:.3f}\nagent_overhead {report['agent_overhead']:.3f}\n"
+        f"tl_over_traj_time {report['tl_over_traj_time']:.3f} (simulations {report['simulations']})"
+    )
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The main job for now: every task's reference design, simulated and scored."""
     from rich.table import Table
@@ -371,6 +396,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_sim)
+
+    p = bench.add_parser("rollout", help="TL-GRPO rollout time against generation alone and simulation alone")
+    p.add_argument("--model", help="HF model folder (default: a tiny model built from a config)")
+    p.add_argument("--task", default="telescopic_sky130")
+    p.add_argument("--queries", type=_positive_int, default=4, help="B")
+    p.add_argument("--group", type=_positive_int, default=4, help="G")
+    p.add_argument("--budget", type=_positive_int, default=2, help="T")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=32)
+    p.add_argument("--no-replace", action="store_true", help="keep the model's own replies")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_rollout)
 
     p = sub.add_parser("eval", help="evaluate policies on held-out queries; writes tables, episodes and plots")
     p.add_argument(

@@ -95,3 +95,18 @@ def test_tl_grpo_rollout_on_ray_actors_and_the_pool(ray_cluster, tiny):
         torch.tensor([x for row in batch.column("old_logprobs").to_pylist() for x in row if x is not None])
     ).all()
     ray.kill(actor)
+
+
+@pytest.mark.ray
+def test_bench_rollout_reports_its_ratios(ray_cluster):
+    from simworkers.task import load_task
+    from system.bench_rollout import run_rollout_bench
+
+    report = run_rollout_bench(None, load_task("ota5t_generic"), queries=2, group=2, budget=1, max_new_tokens=8)
+    assert report["simulations"]["tl_grpo"] == report["simulations"]["traj_grpo"] == 2 * (1 + 1 * 2)
+    assert report["generation_requests"] == 2 * 2  # T x G per query (replies replaced: every turn a call)
+    for key in ("overlap", "agent_overhead", "tl_over_traj_time"):
+        assert report[key] > 0
+    assert report["overlap"] == pytest.approx(
+        (report["generation_alone_s"] + report["simulation_alone_s"]) / report["rollout_s"]
+    )
