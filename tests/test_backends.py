@@ -109,6 +109,7 @@ def test_library_that_cannot_recover_is_replaced(tmp_path, monkeypatch):
     ota = load_task("ota5t_generic")
     with make_backend("shared") as sim:
         result = sim.simulate(bad, bad.reference())
-        assert result.status == "failed"
+        assert result.status == "failed" and "cannot recover" in result.reason
+        assert sim.restarts == 1  # the library's own word made the backend replace the process
         after = sim.simulate(ota, ota.reference())
         assert after.ok, after.reason

@@ -55,6 +55,8 @@ def _command(ng, command: str) -> list[str]:
         ng.exec_command(command)
     except NgSpiceCommandError:
         pass  # PySpice raises on any 'error' text; deck.parse_output decides what it means
+    except NameError as exc:  # a non-zero return code: the library is in a state we do not trust
+        return [*ng._stdout, *ng._stderr, f"Error: ngspice cannot recover ({exc})"]
     # PySpice keeps the callback output in these lists and clears them per command.
     return list(ng._stdout) + list(ng._stderr)
 
@@ -66,6 +68,8 @@ def _load(ng, circuit: str) -> list[str]:
         ng.load_circuit(circuit)
     except NgSpiceCircuitError:
         pass
+    except NameError as exc:  # PySpice's word for a non-zero return code: the library gave up
+        return [*ng._stdout, *ng._stderr, f"Error: ngspice cannot recover ({exc})"]
     return list(ng._stdout) + list(ng._stderr)
 
 
