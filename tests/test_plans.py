@@ -155,3 +155,30 @@ def test_flat_groups_are_dropped_or_kept_as_configured():
     batch = keep.take(3)
     assert isinstance(batch, pa.RecordBatch) and batch.num_rows == 3 and len(keep) == 2
     assert batch.column("advantages").to_pylist()[0] == [0.0, 0.0, 0.0, 0.0]  # flat: zero signal
+
+
+@pytest.mark.ray
+def test_simulation_actor_killed_mid_rollout_loses_nothing(ray_cluster, fmt):
+    from simworkers.pool import SimPool
+
+    task = load_task("telescopic_sky130")
+
+    async def run():
+        pool = SimPool(2, max_batch=1)
+        try:
+            gen = ScriptedGenerator(fmt, seed=11)
+            rollout = Rollout(gen, fmt, pool.submit, PlanConfig("tl_grpo", group_size=4, budget=3))
+            job = asyncio.gather(*(rollout.run(task, make_query(task, s)) for s in range(3)))
+            while sum(pool.stats().completed.values()) < 6:
+                await asyncio.sleep(0.02)
+            pool.kill_actor(next(iter(pool.book.live_actors())))
+            groups = [g for gs in await job for g in gs]
+            return groups, pool.stats()
+        finally:
+            pool.shutdown()
+
+    groups, stats = asyncio.run(run())
+    assert stats.actor_deaths == 1
+    assert sum(stats.completed.values()) == 3 * (1 + 3 * 4)  # every simulation answered once
+    assert len(groups) == 9 and all(len(g.samples) == 4 for g in groups)
+    assert stats.retried >= 1 and set(stats.completed) <= {"ok", "failed"}
