@@ -40,32 +40,47 @@ class HFEngine:
         self._lock = threading.Lock()  # one generate at a time on one model
         self.version = 0
 
-    @torch.no_grad()
     def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        return self.generate_batch([prompt_ids], sampling)[0]
+
+    @torch.no_grad()
+    def generate_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
+        """Sample a reply for each prompt in one padded batch (padding on the left)."""
         with self._lock:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
-            inputs = torch.tensor([prompt_ids], device=self.device)
+            pad = self.stop_ids[0]
+            width = max(len(p) for p in prompts)
+            input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(prompts), width), dtype=torch.long)
+            for i, ids in enumerate(prompts):
+                input_ids[i, width - len(ids) :] = torch.tensor(ids)
+                mask[i, width - len(ids) :] = 1
             greedy = sampling.temperature <= 0
             out = self.model.generate(
-                inputs,
-                attention_mask=torch.ones_like(inputs),
+                input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
                 max_new_tokens=sampling.max_new_tokens,
                 do_sample=not greedy,
                 temperature=None if greedy else sampling.temperature,
                 top_p=None if greedy else sampling.top_p,
                 top_k=None,
                 eos_token_id=self.stop_ids,
-                pad_token_id=self.stop_ids[0],
+                pad_token_id=pad,
                 output_scores=True,
                 return_dict_in_generate=True,
             )
-            new = out.sequences[0, len(prompt_ids) :]
-            scores = torch.stack(out.scores, dim=0)[:, 0, :]  # processed logits per step
-            logprobs = torch.log_softmax(scores.float(), dim=-1).gather(1, new[: len(scores)].unsqueeze(1))[:, 0]
-            ids = new.tolist()
-            finished = bool(ids) and ids[-1] in self.stop_ids
-            return Generation(ids, logprobs.tolist(), finished, self.version)
+            new = out.sequences[:, width:]
+            # processed logits per step: the distribution the sampler drew from
+            logprobs = torch.log_softmax(torch.stack(out.scores, dim=1).float(), dim=-1)
+            results = []
+            for i in range(len(prompts)):
+                ids = new[i].tolist()
+                end = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), len(ids))
+                ids = ids[:end]  # rows that stopped early are padded after their stop token
+                row = logprobs[i, :end].gather(1, new[i, :end].unsqueeze(1))[:, 0].tolist()
+                results.append(Generation(ids, row, bool(ids) and ids[-1] in self.stop_ids, self.version))
+            return results
 
 
 class AsyncEngine:

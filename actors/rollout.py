@@ -77,42 +77,8 @@ class BatchingEngine:
                     if not req.future.done():
                         req.future.set_result(result)
 
-    @torch.no_grad()
     def _run(self, group: list[_Request]) -> list[Generation]:
-        if len(group) == 1:
-            return [self.engine.generate(group[0].ids, group[0].sampling)]
-        engine, sampling = self.engine, group[0].sampling
-        pad = engine.stop_ids[0]
-        width = max(len(r.ids) for r in group)
-        input_ids = torch.full((len(group), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(group), width), dtype=torch.long)
-        for i, req in enumerate(group):
-            input_ids[i, width - len(req.ids) :] = torch.tensor(req.ids)
-            mask[i, width - len(req.ids) :] = 1
-        greedy = sampling.temperature <= 0
-        out = engine.model.generate(
-            input_ids.to(engine.device),
-            attention_mask=mask.to(engine.device),
-            max_new_tokens=sampling.max_new_tokens,
-            do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
-            top_k=None,
-            eos_token_id=engine.stop_ids,
-            pad_token_id=pad,
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
-        new = out.sequences[:, width:]
-        logprobs = torch.log_softmax(torch.stack(out.scores, dim=1).float(), dim=-1)
-        results = []
-        for i in range(len(group)):
-            ids = new[i].tolist()
-            end = next((k + 1 for k, t in enumerate(ids) if t in engine.stop_ids), len(ids))
-            ids = ids[:end]
-            row = logprobs[i, : len(ids)].gather(1, new[i, : len(ids)].unsqueeze(1))[:, 0].tolist()
-            results.append(Generation(ids, row, bool(ids) and ids[-1] in engine.stop_ids, engine.version))
-        return results
+        return self.engine.generate_batch([r.ids for r in group], group[0].sampling)
 
     async def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None:
         async with self.lock:
