@@ -38,7 +38,7 @@ def resolve_tasks(names: list[str]) -> list[Task]:
     return list(chosen.values())
 
 
-def _label(episode: Episode, policy: Policy | None = None) -> str:
+def _label(episode: Episode) -> str:
     return f"{episode.policy} ({episode.protocol})"
 
 

@@ -19,7 +19,7 @@ from simworkers.query import Query
 from simworkers.result import SimResult
 from simworkers.task import Task
 from simworkers.units import format_si
-from system.feedback import metric_text, result_lines, spec_rule
+from system.feedback import result_lines, spec_rule
 from system.reward import score_result
 
 TOOL_NAME = "simulate"
@@ -211,7 +211,6 @@ __all__ = [
     "design_text",
     "first_message",
     "merged_design",
-    "metric_text",
     "parse_reply",
     "tool_message",
     "tool_schema",
