@@ -6,7 +6,6 @@ trains on are exactly the ids that were sampled.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from dataclasses import dataclass
 
@@ -81,17 +80,3 @@ class HFEngine:
                 row = logprobs[i, :end].gather(1, new[i, :end].unsqueeze(1))[:, 0].tolist()
                 results.append(Generation(ids, row, bool(ids) and ids[-1] in self.stop_ids, self.version))
             return results
-
-
-class AsyncEngine:
-    """An engine as the rollout plans see it: `await generate(ids, sampling)`, off the event loop."""
-
-    def __init__(self, engine: HFEngine):
-        self.engine = engine
-
-    @property
-    def version(self) -> int:
-        return self.engine.version
-
-    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
-        return await asyncio.to_thread(self.engine.generate, prompt_ids, sampling)

@@ -102,21 +102,6 @@ class PoolBook:
         self.retried += len(requeued)
         return requeued, given_up
 
-    def call_failed(self, actor_id: str, call: int) -> tuple[list[Request], list[Request]]:
-        """One call failed while the actor may live on (it timed out and was killed, say):
-        the same treatment as a dead actor, for this call's requests only."""
-        slot = self.actors[actor_id]
-        requeued, given_up = [], []
-        for rid in slot.calls.pop(call, []):
-            req = self.requests[rid]
-            (given_up if req.attempts >= self.max_attempts else requeued).append(req)
-        for req in given_up:
-            self.requests.pop(req.id)
-        for req in reversed(requeued):
-            self.pending.appendleft(req.id)
-        self.retried += len(requeued)
-        return requeued, given_up
-
     # --- requests
     def submit(self, payload: Any, kind: str = "") -> Request:
         req = Request(next(self._ids), payload, kind)

@@ -15,6 +15,7 @@ from pathlib import Path
 from simworkers.pdk import PdkError
 from simworkers.task import TaskError
 from system.env import apply_defaults
+from system.episode import PROTOCOLS
 
 
 class CliError(Exception):
@@ -417,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--protocol",
         action="append",
-        choices=["multi-turn", "st-iter"],
+        choices=PROTOCOLS,
         help="for language-model policies (default multi-turn; repeat for both)",
     )
     p.add_argument("--budget", type=_positive_int, default=5, help="simulations after the initial design (T)")

@@ -25,7 +25,6 @@ from system.reward import score_result
 from system.turns import AgentState, Outcome, take_action
 
 Algorithm = Literal["tl_grpo", "traj_grpo", "single_turn", "gtpo"]
-ALGORITHMS: tuple[Algorithm, ...] = ("tl_grpo", "traj_grpo", "single_turn", "gtpo")
 _group_ids = itertools.count()
 
 

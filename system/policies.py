@@ -18,7 +18,7 @@ import numpy as np
 from simworkers.query import Query, random_design
 from simworkers.task import Task
 from system.episode import Episode, Protocol, Simulate, Turn, start_episode
-from system.protocol import first_message, merged_design
+from system.protocol import first_message
 from system.reward import score_result
 from system.turns import AgentState, take_action
 
@@ -134,12 +134,11 @@ class LLMPolicy(Policy):
             outcome = await take_action(task, query, state, reply, simulate, format_penalty=0.0)
             parsed = outcome.parsed
             action = "over_budget" if parsed.action == "call" and outcome.result is None else parsed.action
-            design = merged_design(task, state.current, parsed.arguments) if outcome.result else None
             episode.turns.append(
                 Turn(
                     index,
                     action,
-                    design,
+                    outcome.design,
                     outcome.result,
                     outcome.score,
                     parsed.format_ok,

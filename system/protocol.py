@@ -200,7 +200,7 @@ def parse_reply(text: object, task: Task | None = None) -> ParsedReply:
     return ParsedReply("none", analysis=analysis, errors=(*errors, "no tool call and no <Design End>"))
 
 
-def merged_design(task: Task, current: Mapping[str, float], arguments: Mapping[str, Any]) -> dict[str, Any]:
+def merged_design(current: Mapping[str, float], arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The design a call asks for: its arguments over the current design (omitted ones stay)."""
     return {**dict(current), **dict(arguments)}
 

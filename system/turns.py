@@ -35,6 +35,7 @@ class Outcome:
     reward: float
     state: AgentState
     message: tuple[str, str] | None  # (role, text) to append, None when the episode ends
+    design: dict | None = None  # the design a call asked for (its arguments over the current one)
 
     @property
     def ends(self) -> bool:
@@ -49,16 +50,12 @@ async def take_action(
     if parsed.action == "end":
         return Outcome(parsed, None, state.best, state.best - penalty, state, None)
     if parsed.action == "none":
-        nudge = (
-            "Your reply was not understood: "
-            + "; ".join(parsed.errors)
-            + ". Reason in <Analyze>...</Analyze>, then call simulate or answer <Design End>."
-        )
+        nudge = "Your reply was not understood: " + "; ".join(parsed.errors) + ". " + NUDGE
         return Outcome(parsed, None, 0.0, -format_penalty, state, ("user", nudge))
     if state.left <= 0:
         bad = replace(parsed, errors=(*parsed.errors, "tool call past the budget"))
         return Outcome(bad, None, 0.0, -format_penalty, state, None)
-    design = merged_design(task, state.current, parsed.arguments)
+    design = merged_design(state.current, parsed.arguments)
     current = state.current  # an invalid design is refused here, at no simulator time
     try:
         values = validate_params(task, design)
@@ -69,6 +66,5 @@ async def take_action(
         current = values
     score = score_result(query.specs, result).value
     new_state = AgentState(current, result, max(state.best, score), state.left - 1)
-    return Outcome(
-        parsed, result, score, score - penalty, new_state, ("tool", tool_message(task, query, result, new_state.left))
-    )
+    message = ("tool", tool_message(task, query, result, new_state.left))
+    return Outcome(parsed, result, score, score - penalty, new_state, message, design)

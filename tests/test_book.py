@@ -86,17 +86,6 @@ def test_a_request_that_keeps_killing_actors_is_given_up_not_lost():
     assert req.id not in book.requests and book.queue_length == 0
 
 
-def test_failed_call_on_a_live_actor_requeues_only_that_call():
-    book = _book(actors=1, calls_per_actor=2)
-    book.submit("a")
-    book.submit("b")
-    d_a, d_b = book.assign()
-    requeued, _ = book.call_failed("a0", d_a.call)
-    assert [r.payload for r in requeued] == ["a"]
-    assert book.actors["a0"].alive
-    assert [r.payload for r in book.complete("a0", d_b.call)] == ["b"]
-
-
 def test_shrinking_retires_only_idle_actors():
     book = _book(actors=2, calls_per_actor=1)
     book.submit(1)

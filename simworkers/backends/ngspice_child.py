@@ -49,27 +49,23 @@ def _child_main(conn: Connection, library: str) -> None:
 
 def _command(ng, command: str) -> list[str]:
     """Run one control command and return everything it printed; never raise on its output."""
-    from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
-
-    try:
-        ng.exec_command(command)
-    except NgSpiceCommandError:
-        pass  # PySpice raises on any 'error' text; deck.parse_output decides what it means
-    except NameError as exc:  # a non-zero return code: the library is in a state we do not trust
-        return [*ng._stdout, *ng._stderr, f"Error: ngspice cannot recover ({exc})"]
-    # PySpice keeps the callback output in these lists and clears them per command.
-    return list(ng._stdout) + list(ng._stderr)
+    return _guarded(ng, ng.exec_command, command)
 
 
 def _load(ng, circuit: str) -> list[str]:
-    from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError
+    return _guarded(ng, ng.load_circuit, circuit)
+
+
+def _guarded(ng, call, argument: str) -> list[str]:
+    from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
 
     try:
-        ng.load_circuit(circuit)
-    except NgSpiceCircuitError:
-        pass
+        call(argument)
+    except (NgSpiceCommandError, NgSpiceCircuitError):
+        pass  # PySpice raises on any 'error' text; deck.parse_output decides what it means
     except NameError as exc:  # PySpice's word for a non-zero return code: the library gave up
         return [*ng._stdout, *ng._stderr, f"Error: ngspice cannot recover ({exc})"]
+    # PySpice keeps the callback output in these lists and clears them per call.
     return list(ng._stdout) + list(ng._stderr)
 
 
