@@ -66,3 +66,8 @@ def policy_loss(x: LossInputs, cfg: LossConfig, n_tokens: int | None = None) -> 
         clip_fraction = (was_clipped.to(mask.dtype) * mask).sum() / mask.sum().clamp(min=1.0)
         ratio_mean = (ratio * mask).sum() / mask.sum().clamp(min=1.0)
     return LossOutputs(loss, clip_fraction, kl.detach(), ratio_mean)
+
+
+def sft_loss(logprobs: torch.Tensor, mask: torch.Tensor, n_tokens: int) -> torch.Tensor:
+    """Cross-entropy on the masked tokens, as a share of the batch's `n_tokens` (token mean)."""
+    return -(logprobs * mask.to(logprobs.dtype)).sum() / float(n_tokens)

@@ -1,0 +1,88 @@
+"""The learner group: one Ray actor per rank, placed together by a placement group.
+
+`torch.distributed` is set up through Ray: rank 0 names its address, every rank joins it (gloo on
+CPU, NCCL on GPU). The group is the driver's one handle on training, weights and checkpoints;
+every call goes to all ranks at once, since each is a collective.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from learner.config import LearnerConfig
+
+
+class LearnerGroup:
+    def __init__(self, cfg: LearnerConfig, model_path: str, with_reference: bool = False):
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        from learner.rank import LearnerRank
+
+        self.cfg = cfg
+        gpus = 1 if cfg.device == "cuda" else 0
+        bundle = {"CPU": cfg.cpus_per_rank, **({"GPU": gpus} if gpus else {})}
+        self.placement = placement_group([bundle] * cfg.world_size, strategy="PACK")
+        ray.get(self.placement.ready(), timeout=600)
+        remote = ray.remote(LearnerRank)
+        self.ranks = [
+            remote.options(
+                num_cpus=cfg.cpus_per_rank,
+                num_gpus=gpus,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement, placement_group_bundle_index=i),
+            ).remote(cfg, model_path, i, cfg.world_size)
+            for i in range(cfg.world_size)
+        ]
+        master = ray.get(self.ranks[0].address.remote())
+        self.parameters = ray.get([r.setup.remote(master, with_reference) for r in self.ranks])[0]
+
+    def _all(self, method: str, *args):
+        import ray
+
+        return ray.get([getattr(r, method).remote(*args) for r in self.ranks])
+
+    def train_step(self, batch: pa.RecordBatch, step: int, total_steps: int, temperature: float = 1.0) -> dict:
+        import ray
+
+        ref = ray.put(batch)  # one copy in the object store, read by every rank
+        return self._all("train_step", ref, step, total_steps, temperature)[0]
+
+    def sft_step(self, batch: pa.RecordBatch, step: int, total_steps: int) -> dict:
+        import ray
+
+        return self._all("sft_step", ray.put(batch), step, total_steps)[0]
+
+    def bare_step(self, batch: pa.RecordBatch) -> dict:
+        import ray
+
+        return self._all("bare_step", ray.put(batch))[0]
+
+    def logprobs(self, batch: pa.RecordBatch, temperature: float = 1.0) -> list[list[float]]:
+        import ray
+
+        return self._all("logprobs", ray.put(batch), temperature)[0]
+
+    def publish_weights(self):
+        """An object reference to the full state dict, put once by rank 0."""
+        return self._all("publish_weights")[0][0]
+
+    def save(self, path: str) -> None:
+        self._all("save", path)
+
+    def load(self, path: str) -> None:
+        self._all("load", path)
+
+    def export(self, path: str) -> None:
+        self._all("export", path)
+
+    def shutdown(self) -> None:
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        try:
+            self._all("shutdown")
+        finally:
+            for r in self.ranks:
+                ray.kill(r)
+            remove_placement_group(self.placement)

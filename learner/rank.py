@@ -1,0 +1,334 @@
+"""One FSDP2 learner rank: a Ray actor that owns a shard of the policy and its optimiser state.
+
+Every rank receives the whole training batch (one object-store read) and plans the same
+micro-batches from it; each runs its own share. Loss terms are divided by the number of action
+tokens in the whole batch and FSDP's gradient average over ranks is undone, so the update is the
+token mean over the batch whatever the world size and micro-batch split.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import torch
+import torch.distributed as dist
+
+from learner.config import LearnerConfig
+from learner.forward import packed_logprobs
+from learner.loss import LossInputs, policy_loss, sft_loss
+from learner.packing import MicroBatch, pack, plan_micro_batches
+from learner.schedule import lr_at
+
+
+@dataclass
+class TrainingBatch:
+    """The columns the learner needs, from the buffer's Arrow schema (system/buffer.py)."""
+
+    ids: list[np.ndarray]
+    mask: list[np.ndarray]
+    advantages: list[np.ndarray]
+    engine_logprobs: list[np.ndarray]  # NaN off the mask and where the engine gave none
+
+    @classmethod
+    def from_arrow(cls, batch: pa.RecordBatch) -> TrainingBatch:
+        def split(name: str, dtype) -> list[np.ndarray]:
+            col = batch.column(name)
+            offsets = col.offsets.to_numpy()
+            values = col.values.to_numpy(zero_copy_only=False).astype(dtype)
+            return [values[offsets[i] : offsets[i + 1]] for i in range(len(col))]
+
+        old = batch.column("old_logprobs")
+        offsets = old.offsets.to_numpy()
+        values = old.values.fill_null(float("nan")).to_numpy(zero_copy_only=False).astype(np.float32)
+        engine = [values[offsets[i] : offsets[i + 1]] for i in range(len(old))]
+        return cls(split("input_ids", np.int64), split("loss_mask", bool), split("advantages", np.float32), engine)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.ids]
+
+    def action_tokens(self, rows) -> int:
+        return int(sum(self.mask[i].sum() for i in rows))
+
+    def field(self, name: str, rows: tuple[int, ...]) -> torch.Tensor:
+        parts = [getattr(self, name)[i] for i in rows]
+        return torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+class LearnerRank:
+    """Create with `ray.remote(LearnerRank)` inside a placement group bundle (learner/group.py)."""
+
+    def __init__(self, cfg: LearnerConfig, model_path: str, rank: int, world_size: int):
+        self.cfg, self.model_path, self.rank, self.world = cfg, model_path, rank, world_size
+        if cfg.device == "cpu":
+            torch.set_num_threads(cfg.threads_per_rank)
+        self.device = torch.device("cuda", 0) if cfg.device == "cuda" else torch.device("cpu")
+
+    def address(self) -> tuple[str, int]:
+        import ray
+
+        return ray.util.get_node_ip_address(), free_port()
+
+    def setup(self, master: tuple[str, int], with_reference: bool = False) -> int:
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        from transformers import AutoModelForCausalLM
+
+        backend = "nccl" if self.cfg.device == "cuda" else "gloo"
+        dist.init_process_group(
+            backend, init_method=f"tcp://{master[0]}:{master[1]}", rank=self.rank, world_size=self.world
+        )
+        mp = None
+        if self.cfg.device == "cuda" and self.cfg.bf16:
+            mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+
+        def sharded(trainable: bool) -> torch.nn.Module:
+            model = AutoModelForCausalLM.from_pretrained(
+                self.model_path, dtype=torch.float32, attn_implementation=self.cfg.attention
+            ).to(self.device)
+            if trainable and self.cfg.activation_checkpointing:
+                model.gradient_checkpointing_enable()
+            layer_types = set(getattr(model, "_no_split_modules", None) or [])
+            for module in model.modules():
+                if type(module).__name__ in layer_types:
+                    fully_shard(module, mp_policy=mp) if mp else fully_shard(module)
+            fully_shard(model, mp_policy=mp) if mp else fully_shard(model)
+            model.train(trainable)
+            model.requires_grad_(trainable)
+            return model
+
+        self.model = sharded(True)
+        self.reference = sharded(False) if with_reference else None
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=self.cfg.lr,
+            betas=self.cfg.adam_betas,
+            weight_decay=self.cfg.weight_decay,
+            foreach=self.cfg.device == "cuda",
+        )
+        self.flash = self.cfg.attention.startswith("flash")
+        return sum(p.numel() for p in self.model.parameters())
+
+    # ---------------------------------------------------------------- training
+
+    def _plans(self, batch: TrainingBatch) -> list[tuple[list[MicroBatch], int]]:
+        """Per mini-batch: this rank's micro-batches (global row indices) and the mini-batch's
+        action-token count over all ranks."""
+        n, k = len(batch), max(1, min(self.cfg.minibatches, len(batch)))
+        bounds = [round(i * n / k) for i in range(k + 1)]
+        plans = []
+        for lo, hi in itertools.pairwise(bounds):
+            rows = list(range(lo, hi))
+            mine = plan_micro_batches([batch.lengths[i] for i in rows], self.cfg.micro_batch_tokens, self.world)
+            local = [MicroBatch(tuple(rows[j] for j in mb.rows), mb.tokens) for mb in mine[self.rank]]
+            plans.append((local, batch.action_tokens(rows)))
+        return plans
+
+    def _logprobs(self, model, batch: TrainingBatch, mb: MicroBatch, temperature: float):
+        packed = pack([batch.ids[i].tolist() for i in mb.rows])
+        return packed_logprobs(model, packed, self.device, self.flash, temperature)
+
+    def train_step(self, arrow: pa.RecordBatch, step: int, total_steps: int, temperature: float = 1.0) -> dict:
+        started = time.perf_counter()
+        batch = TrainingBatch.from_arrow(arrow)
+        plans = self._plans(batch)
+        old_by_row = self._recompute_old(batch, plans, temperature) if len(plans) > 1 else None
+        lr = lr_at(step, total_steps, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        sums = torch.zeros(8, dtype=torch.float64)  # see `names` below
+        grad_norms = []
+        for micro_batches, n_tokens in plans:
+            self.optimizer.zero_grad(set_to_none=True)
+            for k, mb in enumerate(micro_batches):
+                self.model.set_requires_gradient_sync(k == len(micro_batches) - 1)
+                sums += self._micro_step(batch, mb, max(1, n_tokens), temperature, old_by_row)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+            grad_norms.append(float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm))
+            self.optimizer.step()
+        dist.all_reduce(sums)  # gloo and nccl both sum float64 on their device
+        names = ["loss", "clip_tokens", "entropy_sum", "kl_sum", "ratio_sum", "action_tokens", "real", "computed"]
+        s = dict(zip(names, sums.tolist()))
+        tokens = max(1.0, s["action_tokens"])
+        return {
+            "loss": s["loss"] / len(plans),
+            "clip_fraction": s["clip_tokens"] / tokens,
+            "entropy": s["entropy_sum"] / tokens,
+            "kl": s["kl_sum"] / tokens,
+            "ratio_mean": s["ratio_sum"] / tokens,
+            "grad_norm": float(np.mean(grad_norms)),
+            "lr": lr,
+            "action_tokens": int(s["action_tokens"]),
+            "real_tokens": int(s["real"]),
+            "computed_tokens": int(s["computed"]),
+            "step_s": time.perf_counter() - started,
+        }
+
+    def _micro_step(self, batch, mb, n_tokens, temperature, old_by_row) -> torch.Tensor:
+        logprobs, entropy = self._logprobs(self.model, batch, mb, temperature)
+        out = torch.zeros(8, dtype=torch.float64)
+        if not mb.rows:  # an empty micro-batch still joins the collectives of forward and backward
+            (logprobs.sum() * 0.0).backward()
+            out[7] = 1
+            return out
+        mask = batch.field("mask", mb.rows).to(self.device)
+        engine = batch.field("engine_logprobs", mb.rows).to(self.device)
+        old = logprobs.detach() if old_by_row is None else torch.cat([old_by_row[i] for i in mb.rows]).to(self.device)
+        use_engine = self.cfg.old_logprobs == "engine"
+        inputs = LossInputs(
+            logprobs=logprobs,
+            old_logprobs=old,
+            advantages=batch.field("advantages", mb.rows).to(self.device),
+            mask=mask,
+            ref_logprobs=self._reference_logprobs(batch, mb, temperature),
+            engine_logprobs=torch.where(torch.isnan(engine), old, engine) if use_engine else None,
+        )
+        result = policy_loss(inputs, self.cfg.loss, n_tokens=n_tokens)
+        # FSDP averages gradients over ranks; the loss is already a share of the batch's token sum
+        (result.loss * self.world).backward()
+        m = mask.to(torch.float64).sum()
+        out[0] = result.loss.detach().double()
+        out[1] = result.clip_fraction.double() * m
+        out[2] = (entropy.double() * mask).sum()
+        out[3] = result.kl.double() * n_tokens
+        out[4] = result.ratio_mean.double() * m
+        out[5] = m
+        out[6] = out[7] = float(sum(batch.lengths[i] for i in mb.rows))
+        return out
+
+    def _reference_logprobs(self, batch, mb, temperature) -> torch.Tensor | None:
+        if self.reference is None or self.cfg.loss.kl_coef <= 0:
+            return None
+        with torch.no_grad():
+            return self._logprobs(self.reference, batch, mb, temperature)[0]
+
+    @torch.no_grad()
+    def _recompute_old(self, batch, plans, temperature) -> dict[int, torch.Tensor]:
+        """Log-probs of every row under the weights before this step's first update."""
+        old: dict[int, torch.Tensor] = {}
+        for micro_batches, _ in plans:
+            for mb in micro_batches:
+                logprobs, _ = self._logprobs(self.model, batch, mb, temperature)
+                start = 0
+                for i in mb.rows:
+                    old[i] = logprobs[start : start + batch.lengths[i]].cpu()
+                    start += batch.lengths[i]
+        return old
+
+    def sft_step(self, arrow: pa.RecordBatch, step: int, total_steps: int) -> dict:
+        """Supervised step (the format warm-up): token-mean cross-entropy on the masked tokens."""
+        batch = TrainingBatch.from_arrow(arrow)
+        lr = lr_at(step, total_steps, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        sums = torch.zeros(2, dtype=torch.float64)
+        for micro_batches, n_tokens in self._plans(batch):
+            self.optimizer.zero_grad(set_to_none=True)
+            for k, mb in enumerate(micro_batches):
+                self.model.set_requires_gradient_sync(k == len(micro_batches) - 1)
+                logprobs, _ = self._logprobs(self.model, batch, mb, 1.0)
+                if not mb.rows:
+                    (logprobs.sum() * 0.0).backward()
+                    continue
+                mask = batch.field("mask", mb.rows).to(self.device)
+                loss = sft_loss(logprobs, mask, max(1, n_tokens))
+                (loss * self.world).backward()
+                sums += torch.tensor([loss.item(), float(mask.sum())], dtype=torch.float64)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+            self.optimizer.step()
+        dist.all_reduce(sums)
+        return {"loss": sums[0].item(), "action_tokens": int(sums[1].item()), "lr": lr}
+
+    def bare_step(self, arrow: pa.RecordBatch) -> dict:
+        """The benchmark's baseline: next-token cross-entropy, backward and AdamW on the same
+        micro-batches, with none of the policy loss, metrics or bookkeeping."""
+        started = time.perf_counter()
+        batch = TrainingBatch.from_arrow(arrow)
+        for micro_batches, _ in self._plans(batch):
+            self.optimizer.zero_grad(set_to_none=True)
+            for k, mb in enumerate(micro_batches):
+                self.model.set_requires_gradient_sync(k == len(micro_batches) - 1)
+                logprobs, _ = self._logprobs(self.model, batch, mb, 1.0)
+                (-logprobs.mean()).backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+            self.optimizer.step()
+        return {"step_s": time.perf_counter() - started}
+
+    def logprobs(self, arrow: pa.RecordBatch, temperature: float = 1.0) -> list[list[float]] | None:
+        """Every row's per-token log-probs under the current weights (rank 0 returns them)."""
+        batch = TrainingBatch.from_arrow(arrow)
+        old = self._recompute_old(batch, self._plans(batch), temperature)
+        gathered = [None] * self.world
+        dist.all_gather_object(gathered, old)
+        if self.rank != 0:
+            return None
+        merged = {i: t for part in gathered for i, t in part.items()}
+        return [merged[i].tolist() for i in range(len(batch))]
+
+    # ---------------------------------------------------------------- weights and checkpoints
+
+    def full_state_dict(self) -> dict[str, torch.Tensor] | None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        state = get_model_state_dict(self.model, options=options)
+        return state if self.rank == 0 else None
+
+    def publish_weights(self) -> list | None:
+        """Rank 0 puts the whole state dict in the object store once; every rollout actor reads
+        that one object. Returned inside a list so that Ray hands back the reference itself."""
+        import ray
+
+        state = self.full_state_dict()
+        return [ray.put(state)] if state is not None else None
+
+    def save(self, path: str) -> None:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict
+
+        model_state, optim_state = get_state_dict(self.model, self.optimizer)
+        dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=path)
+
+    def load(self, path: str) -> None:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+        model_state, optim_state = get_state_dict(self.model, self.optimizer)
+        state = {"model": model_state, "optim": optim_state}
+        dcp.load(state, checkpoint_id=path)
+        set_state_dict(self.model, self.optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+
+    def export(self, path: str) -> None:
+        """A Hugging Face folder (config, weights, tokenizer) of the current policy, on rank 0."""
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        state = self.full_state_dict()
+        if self.rank != 0:
+            return
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(self.model_path))
+        model.load_state_dict(state, strict=False)
+        model.save_pretrained(path)
+        AutoTokenizer.from_pretrained(self.model_path).save_pretrained(path)
+        generation = os.path.join(self.model_path, "generation_config.json")
+        if os.path.exists(generation):
+            import shutil
+
+            shutil.copy(generation, path)
+
+    def shutdown(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
