@@ -104,18 +104,9 @@ class RolloutActor:
     def version(self) -> int:
         return self.engine.version
 
+    def reseed(self, seed: int) -> None:
+        """Sampling from here on is a function of the seed, the weights and the request order."""
+        torch.manual_seed(seed)
+
     def batching(self) -> dict:
         return {"batches": self.engine.batches, "requests": self.engine.batched_requests}
-
-
-class RemoteGenerator:
-    """What the plans call: `await generate(ids, sampling)` on a Ray rollout actor."""
-
-    def __init__(self, handle):
-        self.handle = handle
-        self.version = 0
-
-    async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
-        generation = await self.handle.generate.remote(prompt_ids, sampling)
-        self.version = generation.version
-        return generation

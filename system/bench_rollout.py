@@ -65,7 +65,8 @@ async def _rollout_bench(
     import ray
     from transformers import AutoTokenizer
 
-    from actors.rollout import RemoteGenerator, RolloutActor
+    from actors.fleet import RolloutFleet
+    from actors.rollout import RolloutActor
     from simworkers.pool import SimPool
     from system.chat import ChatFormat
     from system.plans import PlanConfig, Rollout
@@ -82,7 +83,7 @@ async def _rollout_bench(
         timings, sims = {}, {}
         recorder = None
         for algorithm in ("tl_grpo", "traj_grpo"):
-            rec = _Recorder(RemoteGenerator(actor), task, fmt.tokenizer, fmt.stop_id, replace)
+            rec = _Recorder(RolloutFleet([actor]), task, fmt.tokenizer, fmt.stop_id, replace)
             calls: list[tuple[Task, dict]] = []
 
             async def simulate(t, params, calls=calls):

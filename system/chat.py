@@ -79,7 +79,10 @@ class TokenSession(ChatSession):
         self.logprobs += logprobs if logprobs is not None else [None] * len(ids)
 
     async def reply(self) -> str:
-        generation = await asyncio.to_thread(self.engine.generate, list(self.ids), self.sampling)
+        if asyncio.iscoroutinefunction(self.engine.generate):  # a remote engine (Ray actor, fleet)
+            generation = await self.engine.generate(list(self.ids), self.sampling)
+        else:
+            generation = await asyncio.to_thread(self.engine.generate, list(self.ids), self.sampling)
         self._extend(generation.ids, generation.logprobs)
         if not generation.finished:  # cut at max tokens: close the turn as the template would
             self._extend([self.fmt.stop_id])

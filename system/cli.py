@@ -14,6 +14,7 @@ from pathlib import Path
 
 from simworkers.pdk import PdkError
 from simworkers.task import TaskError
+from system.config import ConfigError
 from system.env import apply_defaults
 from system.episode import PROTOCOLS
 
@@ -336,6 +337,39 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from system.config import load_config
+    from system.train import Trainer
+
+    if args.config and "=" in args.config:  # `tlgrpo train key=value`: the default config, overridden
+        args.overrides, args.config = [args.config, *args.overrides], None
+    cfg = load_config(args.config, args.overrides)
+    result = Trainer(cfg, resume=args.resume).run()
+    state = result["state"]
+    print(
+        f"trained {len(state.trained)} of {state.step} steps (weights version {state.version}); "
+        f"checkpoints in {result['out_dir']}/checkpoints, final policy in {result['final_model']}"
+    )
+    return 0
+
+
+def cmd_sft(args) -> int:
+    from system.config import load_config
+    from system.sft import run_sft
+
+    if args.config and "=" in args.config:
+        args.overrides, args.config = [args.config, *args.overrides], None
+    cfg = load_config(args.config, args.overrides)
+    report = run_sft(cfg, args.episodes, args.epochs, args.batch_episodes, args.lr)
+    print(
+        f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
+        f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s\n"
+        f"replies in the protocol's format (32 sampled first replies): {report['format_ok_rate']:.2f}\n"
+        f"start training from it: tlgrpo train CONFIG model.path={report['final_model']}"
+    )
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -433,6 +467,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="sampling seed for hf: policies")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("train", help="train a policy: tlgrpo train CONFIG [key=value ...]")
+    p.add_argument("config", nargs="?", default=None, help="a config file or a shipped config name (default tiny-cpu)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value, e.g. algorithm.group_size=4 run.steps=2")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in run.out_dir")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sft", help="format warm-up on synthetic protocol episodes (random designs)")
+    p.add_argument("config", nargs="?", default=None, help="a config file or a shipped config name (default tiny-cpu)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value; run.out_dir says where the warmed-up model goes")
+    p.add_argument("--episodes", type=_positive_int, default=256)
+    p.add_argument("--epochs", type=_positive_int, default=3)
+    p.add_argument("--batch-episodes", type=_positive_int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.set_defaults(func=cmd_sft)
+
     p = sub.add_parser("demo", help="the main job: simulate and score every task's reference design")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -445,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         args.backend = args.backend or ["shared", "batch"]
     try:
         return args.func(args)
-    except (CliError, TaskError, PdkError) as exc:
+    except (CliError, TaskError, PdkError, ConfigError) as exc:
         print(f"tlgrpo: {exc}", file=sys.stderr)
         return 2
 

@@ -6,8 +6,9 @@ import asyncio
 import pytest
 import torch
 
+from actors.fleet import RolloutFleet
 from actors.hf_engine import HFEngine, Sampling
-from actors.rollout import BatchingEngine, RemoteGenerator, RolloutActor
+from actors.rollout import BatchingEngine, RolloutActor
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_tl_grpo_rollout_on_ray_actors_and_the_pool(ray_cluster, tiny):
     async def run():
         pool = SimPool(1)
         try:
-            rollout = Rollout(RemoteGenerator(actor), fmt, pool.submit, cfg)
+            rollout = Rollout(RolloutFleet([actor]), fmt, pool.submit, cfg)
             groups = await asyncio.gather(*(rollout.run(task, make_query(task, s)) for s in (0, 1)))
             return [g for gs in groups for g in gs], pool.stats()
         finally:

@@ -1,0 +1,127 @@
+"""`tlgrpo train` end to end on real Ray, real ngspice and a tiny model: a short run, a run killed
+mid-way and resumed, and the same training submitted with `ray job submit` to a local Ray head."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# small enough for a few seconds a step on two cores; groups with equal rewards are kept so that
+# every step updates the weights even though a model built from a config cannot score yet
+SMALL = [
+    "algorithm.queries_per_step=1",
+    "algorithm.group_size=2",
+    "algorithm.budget=2",
+    "algorithm.flat_groups=keep",
+    "rollout.sampling.max_new_tokens=24",
+    "run.eval_queries=1",
+    "tasks.train=[ota5t_generic]",
+    "tasks.eval=[ota5t_generic]",
+]
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env.update(WANDB_MODE="offline", RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1")
+    return env
+
+
+def _train(out: Path, steps: int, *extra: str, **kw) -> subprocess.Popen:
+    cmd = [str(BIN / "tlgrpo"), "train", "tiny-cpu", f"run.out_dir={out}", f"run.steps={steps}", *SMALL, *extra]
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw
+    )
+
+
+def _steps(out: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tiny_training_writes_checkpoints_metrics_eval_and_wandb(tmp_path):
+    out = tmp_path / "run"
+    proc = _train(out, 2)
+    log, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, log[-3000:]
+    state = json.loads((out / "checkpoints" / "step_000002" / "trainer.json").read_text())
+    assert state["step"] == 2 and state["trained"] == [0, 1] and state["version"] == 2
+    assert _steps(out) == [0, 1]
+    line = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    for key in ("loss", "entropy", "grad_norm", "clip_fraction", "reward/mean", "time/weight_sync_s", "simulations"):
+        assert key in line, key
+    assert line["simulations"] >= 1 and line["version"] == 2
+    assert (out / "final" / "config.json").exists()
+    results = (out / "eval" / "step_000002" / "results.md").read_text()
+    assert "tl_grpo@2 (multi-turn)" in results and "random" in results
+    assert list((out / "wandb").glob("offline-run-*"))
+
+
+def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):
+    out = tmp_path / "run"
+    proc = _train(out, 4, start_new_session=True)
+    latest = out / "checkpoints" / "latest"
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        if latest.exists() and latest.read_text().strip() == "step_000002":
+            break
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    else:
+        pytest.fail("no second checkpoint")
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, at once
+    proc.wait()
+    resumed = _train(out, 4, "--resume")
+    log, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, log[-3000:]
+    assert "resumed from" in log and "at step 2" in log
+    state = json.loads((out / "checkpoints" / "step_000004" / "trainer.json").read_text())
+    assert state["trained"] == [0, 1, 2, 3]  # every batch once, in order
+    assert _steps(out) == [0, 1, 2, 3]
+    assert state["version"] == 4
+
+
+def test_a_run_refuses_to_overwrite_checkpoints_without_resume(tmp_path):
+    out = tmp_path / "run"
+    (out / "checkpoints" / "step_000001").mkdir(parents=True)
+    (out / "checkpoints" / "step_000001" / "trainer.json").write_text("{}")
+    (out / "checkpoints" / "latest").write_text("step_000001")
+    proc = _train(out, 2)
+    log, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--resume" in log
+
+
+def test_ray_job_submit_runs_the_tiny_training(tmp_path):
+    env = _env()
+    env.update(RAY_AUTH_MODE="disabled", PATH=f"{BIN}:{env['PATH']}")
+    ray = str(BIN / "ray")
+    port = 8265 + os.getpid() % 500
+    start = [
+        ray, "start", "--head", "--num-cpus=3", "--object-store-memory=300000000",
+        f"--dashboard-port={port}", "--include-dashboard=true", "--disable-usage-stats",
+        f"--temp-dir={tempfile.mkdtemp(prefix='ray', dir='/tmp')}",  # socket paths must stay short
+    ]  # fmt: skip
+    temp = start[-1].split("=", 1)[1]
+    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    try:
+        out = tmp_path / "job-run"
+        env["RAY_ADDRESS"] = f"http://127.0.0.1:{port}"
+        env["RAY"] = ray
+        submit = [str(ROOT / "deploy" / "submit.sh"), "tiny-cpu", f"run.out_dir={out}", "run.steps=1", *SMALL]
+        done = subprocess.run(submit, env=env, cwd=ROOT, capture_output=True, text=True, timeout=500)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        assert "succeeded" in done.stdout
+        assert (out / "checkpoints" / "step_000001" / "trainer.json").exists()
+        assert list((out / "wandb").glob("offline-run-*"))
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
