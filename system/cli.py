@@ -314,26 +314,48 @@ def cmd_bench_rollout(args) -> int:
     return 0
 
 
+def cmd_bench_learner(args) -> int:
+    from system.bench_learner import run_learner_bench
+
+    report = run_learner_bench(
+        args.model, args.world_size, args.samples, args.steps, args.micro_batch_tokens, args.device
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    st = report["setting"]
+    print(f"model {st['model']}, {st['parameters']} parameters, {st['world_size']} rank(s) on {st['device']}")
+    print(
+        f"train step {report['train_step_s']:.2f} s ({report['tokens_per_s']:.0f} tok/s), "
+        f"bare {report['bare_step_s']:.2f} s"
+    )
+    print(
+        f"learner_efficiency {report['learner_efficiency']:.3f}\npacking_efficiency {report['packing_efficiency']:.3f}"
+    )
+    print(
+        f"weight sync {report['weight_sync_s']:.3f} s for {report['weights_gb']:.4f} GB "
+        f"({report['weight_sync_s_per_gb']:.2f} s/GB)"
+    )
+    return 0
+
+
 def cmd_demo(args) -> int:
-    """The main job for now: every task's reference design, simulated and scored."""
-    from rich.table import Table
+    """The main job: a short TL-GRPO training on CPU with the tiny model, then the evaluation table
+    of the trained policy against random search on the same held-out queries."""
+    import time
 
-    from simworkers.backends import make_backend
-    from system.reward import score_result
+    from system.config import load_config
+    from system.train import Trainer
 
-    table = Table(title="reference designs")
-    for col in ("task", "process", "metrics", "score"):
-        table.add_column(col)
-    from system.feedback import metric_text
-
-    with make_backend("shared") as sim:
-        for task in _tasks(None):
-            result = sim.simulate(task, task.reference())
-            metrics = ", ".join(f"{k}={metric_text(task, k, v)}" for k, v in result.metrics.items())
-            table.add_row(
-                task.name, task.process, metrics or result.reason, f"{score_result(task.specs, result).value:.3f}"
-            )
-    _console().print(table)
+    out = args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    cfg = load_config("tiny-cpu", [f"run.out_dir={out}", *args.overrides])
+    result = Trainer(cfg).run()
+    print((Path(out) / "eval" / f"step_{cfg.run.steps:06d}" / "results.md").read_text())
+    state = result["state"]
+    print(
+        f"{state.step} TL-GRPO steps ({len(state.trained)} with an update; a step whose groups all scored "
+        f"alike has no learning signal). Run folder: {out} (metrics.jsonl, checkpoints, eval, wandb)"
+    )
     return 0
 
 
@@ -443,6 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_rollout)
 
+    p = bench.add_parser("learner", help="train-step speed against a bare forward+backward+step, packing, weight sync")
+    p.add_argument("--model", default=None, help="a Hugging Face folder (default: the tiny model, built here)")
+    p.add_argument("--world-size", type=_positive_int, default=2)
+    p.add_argument("--samples", type=_positive_int, default=32, help="samples per training batch")
+    p.add_argument("--steps", type=_positive_int, default=3)
+    p.add_argument("--micro-batch-tokens", type=_positive_int, default=8192)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_learner)
+
     p = sub.add_parser("eval", help="evaluate policies on held-out queries; writes tables, episodes and plots")
     p.add_argument(
         "--policy", action="append", required=True, help="random | bo | hf:PATH | openai:BASE_URL (repeat for several)"
@@ -482,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.set_defaults(func=cmd_sft)
 
-    p = sub.add_parser("demo", help="the main job: simulate and score every task's reference design")
+    p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")
+    p.add_argument("overrides", nargs="*", help="key.sub=value on top of configs/tiny-cpu.yaml")
+    p.add_argument("--out", default=None, help="run folder (default runs/demo-TIME)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -102,3 +102,11 @@ def test_learner_logprobs_match_the_engine(ray_cluster, tiny):
     finally:
         group.shutdown()
     assert learner == pytest.approx(generation.logprobs, abs=1e-4)
+
+
+def test_bench_learner_reports_its_ratios(ray_cluster):
+    from system.bench_learner import run_learner_bench
+
+    report = run_learner_bench(None, world_size=2, samples=4, steps=1, micro_batch_tokens=2048)
+    assert report["learner_efficiency"] > 0 and 0 < report["packing_efficiency"] <= 1
+    assert report["weights_gb"] > 0 and report["setting"]["world_size"] == 2
