@@ -42,6 +42,10 @@ class HFEngine:
     def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         return self.generate_batch([prompt_ids], sampling)[0]
 
+    def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state_dict)
+        self.version = version
+
     @torch.no_grad()
     def generate_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
         """Sample a reply for each prompt in one padded batch (padding on the left)."""

