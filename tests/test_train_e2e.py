@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,12 @@ SMALL = [
     "tasks.train=[ota5t_generic]",
     "tasks.eval=[ota5t_generic]",
 ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _env() -> dict:
@@ -108,6 +115,9 @@ def test_ray_job_submit_runs_the_tiny_training(tmp_path):
     start = [
         ray, "start", "--head", "--num-cpus=3", "--object-store-memory=300000000",
         f"--dashboard-port={port}", "--include-dashboard=true", "--disable-usage-stats",
+        # another Ray in this process (the session's ray_cluster) holds the default agent ports
+        f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+        f"--metrics-export-port={_free_port()}", f"--port={_free_port()}",
         f"--temp-dir={tempfile.mkdtemp(prefix='ray', dir='/tmp')}",  # socket paths must stay short
     ]  # fmt: skip
     temp = start[-1].split("=", 1)[1]
