@@ -359,13 +359,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def _train_config(args):
+    """CONFIG [key=value ...]; a first argument with `=` is an override of the default config."""
     from system.config import load_config
+
+    if args.config and "=" in args.config:
+        args.overrides, args.config = [args.config, *args.overrides], None
+    return load_config(args.config, args.overrides)
+
+
+def cmd_train(args) -> int:
     from system.train import Trainer
 
-    if args.config and "=" in args.config:  # `tlgrpo train key=value`: the default config, overridden
-        args.overrides, args.config = [args.config, *args.overrides], None
-    cfg = load_config(args.config, args.overrides)
+    cfg = _train_config(args)
     result = Trainer(cfg, resume=args.resume).run()
     state = result["state"]
     print(
@@ -376,12 +382,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_sft(args) -> int:
-    from system.config import load_config
     from system.sft import run_sft
 
-    if args.config and "=" in args.config:
-        args.overrides, args.config = [args.config, *args.overrides], None
-    cfg = load_config(args.config, args.overrides)
+    cfg = _train_config(args)
     report = run_sft(cfg, args.episodes, args.epochs, args.batch_episodes, args.lr)
     print(
         f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "

@@ -53,6 +53,9 @@ class Trainer:
                 "pass --resume to continue it, or choose another run.out_dir"
             )
         self.resume_from = latest if resume else None
+        from system.evaluate import resolve_tasks
+
+        self.train_tasks = resolve_tasks(cfg.tasks.train)  # read once, not every step
 
     # ------------------------------------------------------------------ set-up
 
@@ -69,9 +72,7 @@ class Trainer:
         return str(base)
 
     def queries(self, step: int) -> list:
-        from system.evaluate import resolve_tasks
-
-        tasks = resolve_tasks(self.cfg.tasks.train)
+        tasks = self.train_tasks
         b = self.cfg.algorithm.queries_per_step
         first = self.cfg.run.seed * 1_000_003 + step * b
         out = []
