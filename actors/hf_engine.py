@@ -46,6 +46,22 @@ class HFEngine:
         self.model.load_state_dict(state_dict)
         self.version = version
 
+    def join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None:
+        from actors.weight_sync import WeightGroup
+
+        self._weight_group = WeightGroup(host, port, rank, world, backend)
+
+    @torch.no_grad()
+    def receive_weights(self, version: int, plan: list) -> None:
+        """Take a bucketed broadcast (actors/weight_sync.py) straight into the parameters."""
+        from actors.weight_sync import receive_buckets
+
+        with self._lock:
+            state = self.model.state_dict()
+            for name, tensor in receive_buckets(self._weight_group, plan, self.device):
+                state[name].copy_(tensor)
+            self.version = version
+
     @torch.no_grad()
     def generate_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
         """Sample a reply for each prompt in one padded batch (padding on the left)."""

@@ -33,6 +33,10 @@ class Engine(Protocol):
 
     def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None: ...
 
+    def join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None: ...
+
+    def receive_weights(self, version: int, plan: list) -> None: ...
+
 
 def make_engine(kind: str, model_path: str) -> Engine:
     if kind == "hf":
@@ -60,8 +64,11 @@ class BatchingEngine:
         return self.engine.version
 
     async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
+        loop = asyncio.get_running_loop()
+        if self._worker is not None and self._worker.get_loop() is not loop:  # a new event loop
+            self.queue, self.lock, self._worker = asyncio.Queue(), asyncio.Lock(), None
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._serve())
+            self._worker = loop.create_task(self._serve())
         future = asyncio.get_running_loop().create_future()
         await self.queue.put(_Request(list(prompt_ids), sampling, future))
         return await future
@@ -105,6 +112,10 @@ class BatchingEngine:
         async with self.lock:
             await asyncio.to_thread(self.engine.update_weights, version, state_dict)
 
+    async def receive_weights(self, version: int, plan: list) -> None:
+        async with self.lock:
+            await asyncio.to_thread(self.engine.receive_weights, version, plan)
+
 
 class RolloutActor:
     """Ray actor shell (create with `ray.remote(RolloutActor)` and max_concurrency > 1)."""
@@ -117,9 +128,22 @@ class RolloutActor:
         threads: int | None = None,
         engine: str = "hf",
     ):
+        import uuid
+
         if threads:
             torch.set_num_threads(threads)
         self.engine = BatchingEngine(make_engine(engine, model_path), batch_window_s, max_batch)
+        self.incarnation = uuid.uuid4().hex  # a restarted actor is a new incarnation
+
+    def identity(self) -> str:
+        return self.incarnation
+
+    async def join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None:
+        await asyncio.to_thread(self.engine.engine.join_weight_group, host, port, rank, world, backend)
+
+    async def receive_weights(self, version: int, plan: list) -> int:
+        await self.engine.receive_weights(version, plan)
+        return version
 
     async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         return await self.engine.generate(prompt_ids, sampling)

@@ -28,6 +28,20 @@ class WeightReceiver:
         self.reload_weights(weights_iterator=iter(weights.items()))
         return len(weights)
 
+    def tlgrpo_join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None:
+        from actors.weight_sync import WeightGroup
+
+        self._tlgrpo_group = WeightGroup(host, port, rank, world, backend)
+
+    def tlgrpo_receive_weights(self, plan: list) -> int:
+        """Take a bucketed broadcast (actors/weight_sync.py); every worker receives every bucket."""
+        from actors.weight_sync import receive_buckets
+
+        device = self.device if hasattr(self, "device") else torch.device("cpu")
+        received = [(name, tensor.clone()) for name, tensor in receive_buckets(self._tlgrpo_group, plan, device)]
+        self.reload_weights(weights_iterator=iter(received))
+        return len(received)
+
 
 class VLLMEngine:
     def __init__(
@@ -87,5 +101,14 @@ class VLLMEngine:
         # tied embeddings share storage with lm_head: safetensors refuses shared tensors
         unique = {k: v.contiguous().clone() for k, v in state_dict.items()}
         self.llm.collective_rpc("tlgrpo_load_weights", args=(save(unique),))
+        self.llm.reset_prefix_cache()
+        self.version = version
+
+    def join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None:
+        """One worker (tensor parallelism 1) joins the learner's weight-sync group at `rank`."""
+        self.llm.collective_rpc("tlgrpo_join_weight_group", args=(host, port, rank, world, backend))
+
+    def receive_weights(self, version: int, plan: list) -> None:
+        self.llm.collective_rpc("tlgrpo_receive_weights", args=(plan,))
         self.llm.reset_prefix_cache()
         self.version = version

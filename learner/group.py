@@ -37,10 +37,18 @@ class LearnerGroup:
         master = ray.get(self.ranks[0].address.remote())
         self.parameters = ray.get([r.setup.remote(master, with_reference) for r in self.ranks])[0]
 
+    def call_refs(self, method: str, *args) -> list:
+        """The same call on every rank, as object references (to await alongside other actors)."""
+        return [getattr(r, method).remote(*args) for r in self.ranks]
+
     def _all(self, method: str, *args):
         import ray
 
-        return ray.get([getattr(r, method).remote(*args) for r in self.ranks])
+        return ray.get(self.call_refs(method, *args))
+
+    def weight_plan(self, bucket_bytes: int, dtype: str | None = None) -> list:
+        """The bucket plan for collective weight sync (actors/weight_sync.py)."""
+        return self._all("weight_plan", bucket_bytes, dtype)[0]
 
     def train_step(self, batch: pa.RecordBatch, step: int, total_steps: int, temperature: float = 1.0) -> dict:
         import ray

@@ -296,6 +296,58 @@ class LearnerRank:
         state = self.full_state_dict()
         return [ray.put(state)] if state is not None else None
 
+    # Collective weight sync (actors/weight_sync.py): rank 0 sends to the rollout engines.
+
+    @staticmethod
+    def _gathered(tensor: torch.Tensor) -> torch.Tensor:
+        """The full tensor behind one (possibly sharded) parameter: a collective on every rank."""
+        full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+        return full.detach()
+
+    def weight_plan(self, bucket_bytes: int, dtype: str | None = None) -> list | None:
+        """The bucket plan of this model's weights (every rank computes it; rank 0 returns it).
+        `dtype` casts what travels (e.g. bfloat16 for GPU engines); None keeps each tensor's."""
+        from actors.weight_sync import TensorMeta, plan_buckets
+
+        metas = [
+            TensorMeta(k, tuple(v.shape), dtype or str(v.dtype).removeprefix("torch."))
+            for k, v in self.model.state_dict().items()
+        ]
+        self._weight_plan = plan_buckets(metas, bucket_bytes)
+        return self._weight_plan if self.rank == 0 else None
+
+    def host_weight_group(self, world: int) -> tuple[str, int] | None:
+        """Rank 0 hosts the weight-sync group's store; returns where the engines should join."""
+        import ray
+
+        from actors.weight_sync import host_store
+
+        if self.rank != 0:
+            return None
+        self._weight_store, port = host_store(world)
+        return ray.util.get_node_ip_address(), port
+
+    def join_weight_group(self, host: str, port: int, world: int, backend: str) -> None:
+        from actors.weight_sync import WeightGroup
+
+        if self.rank == 0:
+            self._weight_group = WeightGroup(host, port, 0, world, backend)
+
+    @torch.no_grad()
+    def broadcast_weights(self) -> dict:
+        """Every rank gathers one parameter at a time (FSDP all-gather); rank 0 packs each bucket
+        and broadcasts it, so no rank ever holds more than one bucket beyond its shard."""
+        started = time.perf_counter()
+        state = self.model.state_dict()
+        sent = 0
+        for bucket in self._weight_plan:
+            parts = [self._gathered(state[m.name]) for m in bucket]
+            if self.rank == 0:
+                flat = torch.cat([p.reshape(-1).to(self.device, m.torch_dtype) for p, m in zip(parts, bucket)])
+                self._weight_group.broadcast(flat)
+                sent += flat.numel() * flat.element_size()
+        return {"bytes": sent, "seconds": time.perf_counter() - started, "buckets": len(self._weight_plan)}
+
     def save(self, path: str) -> None:
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import get_state_dict

@@ -99,9 +99,11 @@ def hf_session_factory(
     path: str, max_new_tokens: int = 256, temperature: float = 1.0, top_p: float = 0.95, seed: int | None = None, **_
 ):
     from actors.hf_engine import HFEngine, Sampling
+    from actors.rollout import BatchingEngine
 
-    engine = HFEngine(path)
-    fmt = ChatFormat(engine.tokenizer)
+    model = HFEngine(path)
+    engine = BatchingEngine(model, batch_window_s=0.01, max_batch=32)  # concurrent episodes share batches
+    fmt = ChatFormat(model.tokenizer)
     sampling = Sampling(max_new_tokens, temperature, top_p, seed)
 
     def new_session(task: Task, first_message: str) -> TokenSession:

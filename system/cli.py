@@ -385,7 +385,7 @@ def cmd_sft(args) -> int:
     from system.sft import run_sft
 
     cfg = _train_config(args)
-    report = run_sft(cfg, args.episodes, args.epochs, args.batch_episodes, args.lr)
+    report = run_sft(cfg, args.episodes, args.epochs, args.batch_episodes, args.lr, args.budgets)
     print(
         f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
         f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s\n"
@@ -393,6 +393,28 @@ def cmd_sft(args) -> int:
         f"start training from it: tlgrpo train CONFIG model.path={report['final_model']}"
     )
     return 0
+
+
+def cmd_report(args) -> int:
+    from system.report import write_report
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise CliError(f"no such folder: {root}")
+    out = write_report(root)
+    print(out.read_text())
+    print(f"wrote {out}")
+    return 0
+
+
+def _budget_list(text: str) -> list[int]:
+    try:
+        budgets = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
+    if not budgets or min(budgets) < 1:
+        raise argparse.ArgumentTypeError(f"budgets must be integers >= 1: {text!r}")
+    return budgets
 
 
 def _positive_int(text: str) -> int:
@@ -515,7 +537,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=3)
     p.add_argument("--batch-episodes", type=_positive_int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--budgets",
+        type=_budget_list,
+        default=None,
+        help="comma-separated episode budgets, cycled (default: algorithm.budget), e.g. 3,5",
+    )
     p.set_defaults(func=cmd_sft)
+
+    p = sub.add_parser("report", help="tables and figures of a comparison folder (scripts/compare.sh)")
+    p.add_argument("root", help="the folder scripts/compare.sh wrote, e.g. runs/compare")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")
     p.add_argument("overrides", nargs="*", help="key.sub=value on top of configs/tiny-cpu.yaml")

@@ -87,6 +87,11 @@ class RolloutConfig:
     max_batch: int = 8  # requests per engine batch (HF engine)
     batch_window_s: float = 0.005
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    # object_store: one put of the full state dict per update, read by every actor;
+    # collective: the learner broadcasts buckets over NCCL (GPU) or gloo (CPU) into the engines
+    weight_sync: Literal["object_store", "collective"] = "object_store"
+    weight_bucket_mb: int = 256
+    max_prompt_tokens: int = 15000  # a history longer than this is not continued: the episode ends
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,8 @@ def check(cfg: TrainConfig) -> None:
         "rollout.actors": cfg.rollout.actors,
         "rollout.max_batch": cfg.rollout.max_batch,
         "rollout.sampling.max_new_tokens": cfg.rollout.sampling.max_new_tokens,
+        "rollout.weight_bucket_mb": cfg.rollout.weight_bucket_mb,
+        "rollout.max_prompt_tokens": cfg.rollout.max_prompt_tokens,
         "sim.max_workers": cfg.sim.max_workers,
         "learner.world_size": cfg.learner.world_size,
         "learner.micro_batch_tokens": cfg.learner.micro_batch_tokens,

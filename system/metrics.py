@@ -8,6 +8,17 @@ from collections import defaultdict
 from system.buffer import Group
 
 
+def best_so_far_metrics(curves: list[list[float]], budget: int) -> dict[str, float]:
+    """DESIGN's history-best per turn: the mean over trajectories of the best score after turn t
+    (turn 0: the initial design); a trajectory that ended early keeps its last best."""
+    if not curves:
+        return {}
+    out = {}
+    for turn in range(budget + 1):
+        out[f"best_so_far/turn_{turn}"] = statistics.fmean(c[min(turn, len(c) - 1)] for c in curves)
+    return out
+
+
 def rollout_metrics(groups: list[Group], learner_version: int) -> dict[str, float]:
     samples = [s for g in groups for s in g.samples]
     if not samples:

@@ -42,6 +42,7 @@ class PlanConfig:
     format_penalty: float = 0.5
     gamma: float = 0.9
     sampling: Sampling = field(default_factory=Sampling)
+    max_prompt_tokens: int | None = None  # a longer history is not continued (SPEC: 15,000)
 
 
 @dataclass
@@ -56,6 +57,19 @@ class Rollout:
 
     def __init__(self, generator: Generator, fmt: ChatFormat, simulate: Simulate, cfg: PlanConfig):
         self.gen, self.fmt, self.simulate, self.cfg = generator, fmt, simulate, cfg
+        self.cut_histories = 0  # histories that reached max_prompt_tokens and ended there
+        self.best_curves: list[list[float]] = []  # per trajectory: best score so far after each turn
+
+    def take_best_curves(self) -> list[list[float]]:
+        curves, self.best_curves = self.best_curves, []
+        return curves
+
+    def _too_long(self, history: list[int]) -> bool:
+        cap = self.cfg.max_prompt_tokens
+        if cap is not None and len(history) > cap:
+            self.cut_histories += 1
+            return True
+        return False
 
     async def run(self, task: Task, query: Query) -> list[Group]:
         first = await self.simulate(task, query.initial)
@@ -101,6 +115,7 @@ class Rollout:
         fresh = self.cfg.algorithm == "single_turn"
         history = self._prompt(task, query, state, fresh=False)
         pending: list[tuple[_Drawn, list[asyncio.Task]]] = []
+        curve = [state.best]
         for turn in range(1, self.cfg.budget + 2):
             if state.left <= 0:
                 break  # budget spent: the closing <Design End> is not a tool-call turn
@@ -114,8 +129,12 @@ class Rollout:
             pending.append((backbone, extras))
             if backbone.outcome.ends:
                 break
+            curve.append(backbone.outcome.state.best)
             history = self._continue(history, backbone)
             state = backbone.outcome.state
+            if not fresh and self._too_long(history):
+                break
+        self.best_curves.append(curve)
         groups = []
         for backbone, extras in pending:
             members = [backbone, *await asyncio.gather(*extras)]
@@ -127,6 +146,7 @@ class Rollout:
         the trajectory reward (best score minus a penalty if any turn broke the format) leads."""
         ids = self._prompt(task, query, state, fresh=False)
         segments, scores, all_ok, version = [], [], True, self.gen.version
+        curve = [state.best]
         for turn in range(1, self.cfg.budget + 2):
             drawn = await self._draw(task, query, list(ids), state, turn)
             segments.append(drawn.sample.segments[0])
@@ -139,6 +159,10 @@ class Rollout:
                 break
             ids = self._continue(ids, drawn)
             state = drawn.outcome.state
+            curve.append(state.best)
+            if self._too_long(ids):
+                break
+        self.best_curves.append(curve)
         best = max(scores, default=0.0)
         if self.cfg.algorithm == "traj_grpo":
             reward = best - (0.0 if all_ok else self.cfg.format_penalty)

@@ -70,9 +70,19 @@ async def synthetic_episode(task: Task, seed: int, budget: int, fmt: ChatFormat,
     return Sample(ids, segments, task.name, seed, state.best, True, 0, 0)
 
 
-async def synthetic_batch(tasks: list[Task], first_seed: int, n: int, budget: int, fmt, simulate) -> list[Sample]:
+async def synthetic_batch(
+    tasks: list[Task], first_seed: int, n: int, budgets: list[int], fmt, simulate
+) -> list[Sample]:
+    """`n` episodes, cycling through the tasks and (independently) through the budgets, so that
+    one warm-up serves training at one budget and evaluation at another."""
     jobs = [
-        synthetic_episode(tasks[i % len(tasks)], (first_seed + i) % EVAL_SEED_BASE, budget, fmt, simulate)
+        synthetic_episode(
+            tasks[i % len(tasks)],
+            (first_seed + i) % EVAL_SEED_BASE,
+            budgets[(i // len(tasks)) % len(budgets)],
+            fmt,
+            simulate,
+        )
         for i in range(n)
     ]
     return list(await asyncio.gather(*jobs))
@@ -115,7 +125,10 @@ def format_rate(model_path: str, tasks: list[Task], n: int, budget: int, max_new
     return ok / max(1, n)
 
 
-def run_sft(cfg: TrainConfig, episodes: int, epochs: int, batch_episodes: int, lr: float) -> dict:
+def run_sft(
+    cfg: TrainConfig, episodes: int, epochs: int, batch_episodes: int, lr: float, budgets: list[int] | None = None
+) -> dict:
+    """Train the format warm-up; `budgets` (default: the config's) are the episodes' budgets."""
     from dataclasses import replace
 
     from transformers import AutoTokenizer
@@ -125,6 +138,7 @@ def run_sft(cfg: TrainConfig, episodes: int, epochs: int, batch_episodes: int, l
     from system.evaluate import resolve_tasks
     from system.train import Trainer, init_ray
 
+    budgets = budgets or [cfg.algorithm.budget]
     trainer = Trainer(cfg, resume=False)
     out = trainer.out
     out.mkdir(parents=True, exist_ok=True)
@@ -135,9 +149,7 @@ def run_sft(cfg: TrainConfig, episodes: int, epochs: int, batch_episodes: int, l
     started = time.perf_counter()
     pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
     try:
-        samples = asyncio.run(
-            synthetic_batch(tasks, cfg.run.seed * 1_000_003, episodes, cfg.algorithm.budget, fmt, pool.submit)
-        )
+        samples = asyncio.run(synthetic_batch(tasks, cfg.run.seed * 1_000_003, episodes, budgets, fmt, pool.submit))
     finally:
         pool.shutdown()
     data_s = time.perf_counter() - started
@@ -162,7 +174,7 @@ def run_sft(cfg: TrainConfig, episodes: int, epochs: int, batch_episodes: int, l
     finally:
         learner.shutdown()
     (out / "sft_metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in log))
-    rate = format_rate(str(final), tasks, 32, cfg.algorithm.budget, cfg.rollout.sampling.max_new_tokens)
+    rate = format_rate(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
     return {
         "final_model": str(final),
         "episodes": len(samples),

@@ -20,7 +20,7 @@ from simworkers.query import EVAL_SEED_BASE, make_query
 from system.buffer import Buffer, Group
 from system.checkpoints import Checkpoints, TrainerState
 from system.config import ConfigError, TrainConfig, dump, to_dict
-from system.metrics import rollout_metrics
+from system.metrics import best_so_far_metrics, rollout_metrics
 
 
 def init_ray(cpus_needed: int) -> None:
@@ -129,6 +129,21 @@ class Trainer:
         ]
         fleet = RolloutFleet(handles, cfg.algorithm.staleness)
         learner = LearnerGroup(cfg.learner, model_path, with_reference=cfg.learner.loss.kl_coef > 0)
+        if cfg.rollout.weight_sync == "collective":
+            from actors.fleet import CollectiveSync
+
+            on_gpu = cfg.learner.device == "cuda"
+            fleet.sync = CollectiveSync(
+                learner,
+                "nccl" if on_gpu else "gloo",
+                cfg.rollout.weight_bucket_mb * 2**20,
+                "bfloat16" if on_gpu and cfg.learner.bf16 else None,
+            )
+
+            async def fetch_weights():  # a restarted actor between two broadcasts
+                return await asyncio.to_thread(learner.publish_weights)
+
+            fleet.fetch_weights = fetch_weights
         fmt = ChatFormat(AutoTokenizer.from_pretrained(model_path))
         return pool, fleet, learner, fmt
 
@@ -142,7 +157,7 @@ class Trainer:
         if self.resume_from is not None:
             state = self.checkpoints.load_state(self.resume_from)
             learner.load(str(self.resume_from / "learner"))
-            await fleet.set_weights(state.version, learner.publish_weights())
+            await self._sync_weights(fleet, learner, state.version)
             print(f"resumed from {self.resume_from} at step {state.step} (weights version {state.version})")
         tracker = Tracker(
             cfg.wandb, self.out, cfg.run.name, to_dict(cfg), state.step if self.resume_from is not None else None
@@ -155,6 +170,7 @@ class Trainer:
             format_penalty=cfg.algorithm.format_penalty,
             gamma=cfg.algorithm.gamma,
             sampling=Sampling(s.max_new_tokens, s.temperature, s.top_p),
+            max_prompt_tokens=cfg.rollout.max_prompt_tokens,
         )
         plan = Rollout(fleet, fmt, pool.submit, plan_cfg)
         last_eval: dict = {}
@@ -185,7 +201,7 @@ class Trainer:
                     metrics["time/learn_s"] = time.perf_counter() - t
                     t = time.perf_counter()
                     state.version += 1
-                    await fleet.set_weights(state.version, learner.publish_weights())
+                    metrics.update(await self._sync_weights(fleet, learner, state.version))
                     metrics["time/weight_sync_s"] = time.perf_counter() - t
                     state.trained.append(step)
                 else:
@@ -212,11 +228,20 @@ class Trainer:
             learner.shutdown()
             pool.shutdown()
 
+    async def _sync_weights(self, fleet, learner, version: int) -> dict:
+        """New weights to every rollout actor, by the configured path."""
+        if fleet.sync is not None:
+            info = await fleet.push_weights(version)
+            return {"weight_sync/bytes": info["bytes"], "weight_sync/group_builds": info["group_builds"]}
+        await fleet.set_weights(version, learner.publish_weights())
+        return {}
+
     async def _rollout(self, plan, fleet, pool, step: int) -> tuple[list[Group], dict]:
         started = time.perf_counter()
         await fleet.reseed(self.cfg.run.seed * 7919 + step)
         tokens_before = fleet.generated_tokens
         sims_before = dict(pool.stats().completed)
+        cut_before = plan.cut_histories
         results = await asyncio.gather(*(plan.run(task, query) for task, query in self.queries(step)))
         elapsed = time.perf_counter() - started
         after = pool.stats().completed
@@ -227,6 +252,8 @@ class Trainer:
             "simulations": sum(sims.values()),
             "simulations_per_s": sum(sims.values()) / max(elapsed, 1e-9),
             **{f"sim/{k}": v for k, v in sims.items()},
+            "cut_histories": plan.cut_histories - cut_before,
+            **best_so_far_metrics(plan.take_best_curves(), self.cfg.algorithm.budget),
         }
         return [g for groups in results for g in groups], info
 

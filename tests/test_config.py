@@ -5,7 +5,7 @@ import pytest
 from system.config import ConfigError, load_config, parse_overrides
 
 
-@pytest.mark.parametrize("name", ["tiny-cpu", "single-gpu", "qwen3-30b-a3b"])
+@pytest.mark.parametrize("name", ["tiny-cpu", "single-gpu", "qwen3-30b-a3b", "compare-cpu"])
 def test_shipped_configs_load(name):
     cfg = load_config(name)
     assert cfg.algorithm.name == "tl_grpo"
@@ -18,6 +18,7 @@ def test_the_paper_setting():
     assert (s.temperature, s.top_p, s.max_new_tokens) == (1.0, 0.95, 4096)
     assert (loss.eps_low, loss.eps_high, loss.kl_coef) == (0.2, 0.28, 0.0)
     assert cfg.rollout.engine == "vllm" and cfg.learner.lr == 1e-6
+    assert cfg.rollout.max_prompt_tokens == 15000 and cfg.rollout.weight_sync == "collective"
 
 
 def test_overrides_are_typed_and_nested():
@@ -34,6 +35,8 @@ def test_overrides_are_typed_and_nested():
         ("learner.lr=fast", ["learner.lr", "a number"]),
         ("rollout.sampling.top_p=1.5", ["rollout.sampling.top_p"]),
         ("algorithm.staleness=3", ["algorithm.staleness"]),
+        ("rollout.weight_sync=nccl", ["rollout.weight_sync", "'collective'", "'object_store'"]),
+        ("rollout.max_prompt_tokens=0", ["rollout.max_prompt_tokens", "at least 1"]),
         ("run.steps=true", ["run.steps", "an integer"]),
         ("tasks.train=[no_such_task]", ["tasks.train", "no_such_task"]),
         ("run.eval_baselines=[gpt]", ["run.eval_baselines", "'random'"]),

@@ -110,3 +110,48 @@ def test_bench_learner_reports_its_ratios(ray_cluster):
     report = run_learner_bench(None, world_size=2, samples=4, steps=1, micro_batch_tokens=2048)
     assert report["learner_efficiency"] > 0 and 0 < report["packing_efficiency"] <= 1
     assert report["weights_gb"] > 0 and report["setting"]["world_size"] == 2
+
+
+def test_collective_weight_sync_matches_the_object_store(ray_cluster, tiny):
+    """Two FSDP ranks broadcast in small buckets (gloo) into two HF rollout actors; their greedy
+    replies and log-probs equal those of an actor updated through the object store, and differ
+    from the base model's. An actor restarted by Ray makes the next push rebuild the group."""
+    import asyncio
+
+    from actors.fleet import CollectiveSync, RolloutFleet
+    from actors.hf_engine import Sampling
+    from actors.rollout import RolloutActor
+    from learner.group import LearnerGroup
+
+    remote = ray_cluster.remote(num_cpus=0, max_concurrency=8, max_restarts=1, max_task_retries=-1)(RolloutActor)
+    actors = [remote.remote(tiny, 0.001, 4, 1) for _ in range(3)]
+    group = LearnerGroup(LearnerConfig(world_size=2, lr=1e-3, micro_batch_tokens=300), tiny)
+    prompt, greedy = list(range(5, 40)), Sampling(max_new_tokens=12, temperature=0.0)
+    try:
+        base = ray_cluster.get(actors[0].generate.remote(prompt, greedy))
+        group.train_step(_batch(0), 0, 2)
+        fleet = RolloutFleet(actors[:2])
+        fleet.sync = CollectiveSync(group, "gloo", bucket_bytes=64 * 1024)
+        assert len(fleet.sync.plan) > 3
+        info = asyncio.run(fleet.push_weights(1))
+        assert info["bytes"] > 0 and info["group_builds"] == 1
+        ray_cluster.get(actors[2].update_weights.remote(1, group.publish_weights()))
+        answers = ray_cluster.get([a.generate.remote(prompt, greedy) for a in actors])
+        assert {a.version for a in answers} == {1}
+        assert answers[0].ids == answers[1].ids == answers[2].ids
+        assert answers[0].logprobs == pytest.approx(answers[2].logprobs, abs=1e-6)
+        assert answers[0].logprobs != pytest.approx(base.logprobs, abs=1e-4)
+
+        ray_cluster.kill(actors[1], no_restart=False)  # Ray restarts it with the base weights
+        group.train_step(_batch(1), 1, 2)
+        info = asyncio.run(fleet.push_weights(2))
+        assert info["group_builds"] == 2
+        ray_cluster.get(actors[2].update_weights.remote(2, group.publish_weights()))
+        answers = ray_cluster.get([a.generate.remote(prompt, greedy) for a in actors])
+        assert {a.version for a in answers} == {2}
+        assert answers[0].logprobs == pytest.approx(answers[2].logprobs, abs=1e-6)
+        assert answers[1].logprobs == pytest.approx(answers[2].logprobs, abs=1e-6)
+    finally:
+        group.shutdown()
+        for a in actors:
+            ray_cluster.kill(a)

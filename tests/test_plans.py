@@ -53,12 +53,43 @@ class ScriptedGenerator:
         return Generation(ids, [-0.1 * (i % 7) for i in range(len(ids))], True, self.version)
 
 
-def run(fmt, sim, algorithm, G=4, T=3, p_end=0.0, seed=0):
+def run(fmt, sim, algorithm, G=4, T=3, p_end=0.0, seed=0, rollout_out=None, **plan):
     gen = ScriptedGenerator(fmt, seed, p_end)
-    rollout = Rollout(gen, fmt, sim, PlanConfig(algorithm, group_size=G, budget=T))
+    rollout = Rollout(gen, fmt, sim, PlanConfig(algorithm, group_size=G, budget=T, **plan))
     sim.calls.clear()
     groups = asyncio.run(rollout.run(TASK, make_query(TASK, seed_for("train", seed))))
+    if rollout_out is not None:
+        rollout_out.append(rollout)
     return groups, gen
+
+
+@pytest.mark.parametrize("algorithm", ["tl_grpo", "traj_grpo"])
+def test_a_history_past_the_prompt_cap_is_not_continued(fmt, sim, algorithm):
+    uncapped, gen = run(fmt, sim, algorithm, G=3, T=4)
+    assert max(seg.turn for g in uncapped for s in g.samples for seg in s.segments) >= 4
+    first = min(len(p) for p, _ in gen.produced)  # the query's prompt; every later history is longer
+    out = []
+    groups, gen = run(fmt, sim, algorithm, G=3, T=4, rollout_out=out, max_prompt_tokens=first + 1)
+    assert {len(p) for p, _ in gen.produced} == {first}  # nothing generated from a history over the cap
+    assert max(seg.turn for g in groups for s in g.samples for seg in s.segments) == 1
+    assert out[0].cut_histories == (1 if algorithm == "tl_grpo" else 3)  # one backbone, or G trajectories
+
+
+def test_best_so_far_curves_follow_each_trajectory(fmt, sim):
+    from system.metrics import best_so_far_metrics
+
+    out = []
+    groups, _ = run(fmt, sim, "traj_grpo", G=4, T=3, rollout_out=out)
+    curves = out[0].take_best_curves()
+    assert len(curves) == 4 and out[0].best_curves == []
+    for curve, sample in zip(curves, groups[0].samples):
+        assert len(curve) == 4  # turn 0 (the initial design) and three calls
+        assert curve == sorted(curve)  # a running best never falls
+        assert curve[-1] >= sample.score  # the sample's best call, or the initial design if better
+    metrics = best_so_far_metrics(curves, 3)
+    assert list(metrics) == [f"best_so_far/turn_{t}" for t in range(4)]
+    assert metrics["best_so_far/turn_3"] == pytest.approx(sum(c[-1] for c in curves) / 4)
+    assert best_so_far_metrics([[0.1, 0.5]], 3)["best_so_far/turn_3"] == 0.5  # ended early: keeps its best
 
 
 @pytest.mark.parametrize("algorithm", ["tl_grpo", "single_turn", "traj_grpo", "gtpo"])

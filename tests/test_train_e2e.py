@@ -64,7 +64,8 @@ def test_tiny_training_writes_checkpoints_metrics_eval_and_wandb(tmp_path):
     assert state["step"] == 2 and state["trained"] == [0, 1] and state["version"] == 2
     assert _steps(out) == [0, 1]
     line = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    for key in ("loss", "entropy", "grad_norm", "clip_fraction", "reward/mean", "time/weight_sync_s", "simulations"):
+    keys = ("loss", "entropy", "grad_norm", "clip_fraction", "reward/mean", "time/weight_sync_s", "simulations")
+    for key in (*keys, "best_so_far/turn_0", "best_so_far/turn_2", "cut_histories"):
         assert key in line, key
     assert line["simulations"] >= 1 and line["version"] == 2
     assert (out / "final" / "config.json").exists()
@@ -75,7 +76,8 @@ def test_tiny_training_writes_checkpoints_metrics_eval_and_wandb(tmp_path):
 
 def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):
     out = tmp_path / "run"
-    proc = _train(out, 4, start_new_session=True)
+    collective = "rollout.weight_sync=collective"  # bucketed gloo broadcast, rebuilt after the restart
+    proc = _train(out, 4, collective, start_new_session=True)
     latest = out / "checkpoints" / "latest"
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline:
@@ -87,7 +89,7 @@ def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):
         pytest.fail("no second checkpoint")
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, at once
     proc.wait()
-    resumed = _train(out, 4, "--resume")
+    resumed = _train(out, 4, collective, "--resume")
     log, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, log[-3000:]
     assert "resumed from" in log and "at step 2" in log
@@ -95,6 +97,8 @@ def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):
     assert state["trained"] == [0, 1, 2, 3]  # every batch once, in order
     assert _steps(out) == [0, 1, 2, 3]
     assert state["version"] == 4
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["weight_sync/bytes"] > 0 and last["weight_sync/group_builds"] == 1
 
 
 def test_a_run_refuses_to_overwrite_checkpoints_without_resume(tmp_path):
