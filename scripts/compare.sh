@@ -16,20 +16,24 @@ mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
   $T sft compare-cpu run.out_dir="$OUT/warmup" model.path=null learner.schedule=cosine learner.warmup_steps=10 \
-    --episodes 512 --epochs 2 --batch-episodes 8 --lr 3e-3 --budgets 3,5 | tee "$OUT/warmup.log"
+    sim.max_workers=2 --episodes 256 --epochs 4 --batch-episodes 8 --lr 3e-3 --budgets 3,5 | tee "$OUT/warmup.log"
 fi
 
-for seed in $SEEDS; do
-  for method in $METHODS; do
-    run="$OUT/$method-s$seed"
-    [ -f "$run/final/config.json" ] && continue
-    resume=""
-    [ -f "$run/checkpoints/latest" ] && resume="--resume"
-    /usr/bin/time -f "%e s wall" -o "$run.time" \
-      $T train compare-cpu algorithm.name="$method" run.seed="$seed" run.out_dir="$run" \
-      model.path="$OUT/warmup/final" $resume 2>&1 | tee "$run.log" | grep -E "^step|resumed" || true
-    [ -f "$run/final/config.json" ] || { echo "training $run did not finish: see $run.log"; exit 1; }
-  done
+train() {  # method seed
+  local run="$OUT/$1-s$2" resume="" started=$SECONDS
+  [ -f "$run/final/config.json" ] && return 0
+  [ -f "$run/checkpoints/latest" ] && resume="--resume"
+  $T train compare-cpu algorithm.name="$1" run.seed="$2" run.out_dir="$run" \
+    model.path="$OUT/warmup/final" $resume >> "$run.log" 2>&1 || true
+  echo "$((SECONDS - started)) s wall" >> "$run.time"
+  [ -f "$run/final/config.json" ] || { echo "training $run did not finish: see $run.log"; return 1; }
+  grep -E "^step" "$run.log" | tail -1
+}
+
+for method in $METHODS; do  # the seeds of one method side by side (one core each)
+  pids=()
+  for seed in $SEEDS; do train "$method" "$seed" & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid"; done
 done
 
 policies=(--policy bo --policy random --policy "hf:$OUT/warmup/final")
@@ -39,7 +43,8 @@ done
 IN=(--tasks ota5t_generic --tasks tia_gf180 --tasks telescopic_sky130 --tasks strongarm_sky130)
 [ -f "$OUT/eval-in/results.json" ] || \
   $T eval "${policies[@]}" "${IN[@]}" --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 192 \
-    --out "$OUT/eval-in"
+    --concurrency 96 --workers 2 --out "$OUT/eval-in"
 [ -f "$OUT/eval-out/results.json" ] || \
   $T eval "${policies[@]}" --tasks out-of-domain --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 192 \
-    --out "$OUT/eval-out"
+    --concurrency 96 --workers 2 --out "$OUT/eval-out"
+$T report "$OUT"

@@ -132,7 +132,9 @@ def training_table(runs: dict, root: Path) -> str:
             if not rows:
                 continue
             wall_file = root / f"{method}-s{seed}.time"
-            wall = wall_file.read_text().split()[0] + " s" if wall_file.exists() else "-"
+            # one line per attempt (a resumed run has several)
+            attempts = wall_file.read_text().splitlines() if wall_file.exists() else []
+            wall = f"{sum(float(a.split()[0]) for a in attempts if a.strip()):.0f} s" if attempts else "-"
             head, tail = rows[:4], rows[-4:]
             entropy = [r["entropy"] for r in rows if "entropy" in r]
 
