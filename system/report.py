@@ -139,7 +139,8 @@ def training_table(runs: dict, root: Path) -> str:
             entropy = [r["entropy"] for r in rows if "entropy" in r]
 
             def mean(key, part):
-                return statistics.fmean(r[key] for r in part if key in r)
+                values = [r[key] for r in part if key in r]
+                return statistics.fmean(values) if values else float("nan")
 
             lines.append(
                 f"| {method} s{seed} | {len(rows)} | {sum('loss' in r for r in rows)} "

@@ -1,0 +1,68 @@
+"""`tlgrpo report`: method names from evaluation rows, seeds pooled, tables and figures written."""
+
+import json
+
+import pytest
+
+from system.report import eval_table, method_of, write_report
+
+
+def test_method_of_reads_runs_warmup_and_baselines():
+    assert method_of("hf:runs/compare/tl_grpo-s1/final (multi-turn)") == ("tl_grpo", 1)
+    assert method_of("hf:runs/compare/single_turn-s0/final (multi-turn)") == ("single_turn", 0)
+    assert method_of("hf:runs/compare/warmup/final (multi-turn)") == ("warm-up", None)
+    assert method_of("bo (n/a)") == ("bo", None)
+
+
+def _results(rows):
+    return {
+        "settings": {"queries": 2, "budget": 5, "wall_s": 1.0},
+        "tasks": ["a", "b"],
+        "initial": {"a": 0.1, "b": 0.0},
+        "rows": rows,
+    }
+
+
+def _row(name, a, b, curve):
+    return {
+        "method": name,
+        "per_task": {"a": a, "b": b},
+        "averages": {"in-domain": (a + b) / 2},
+        "format_error_rate": 0.25 if name.startswith("hf:") else None,
+        "history_best": curve,
+    }
+
+
+def test_seeds_are_pooled_into_mean_and_spread():
+    results = _results(
+        [
+            _row("random (n/a)", 0.2, 0.4, [0, 0.3]),
+            _row("hf:r/tl_grpo-s0/final (multi-turn)", 0.5, 0.1, [0, 0.2]),
+            _row("hf:r/tl_grpo-s1/final (multi-turn)", 0.3, 0.3, [0, 0.4]),
+        ]
+    )
+    table, averages = eval_table(results, "in-domain")
+    assert averages["tl_grpo"] == [pytest.approx(0.3), pytest.approx(0.3)]
+    line = next(x for x in table.splitlines() if x.startswith("| tl_grpo"))
+    assert "(2 seeds)" in line and "0.400 ± 0.100" in line and "0.25" in line
+    assert table.index("| random") < table.index("| tl_grpo")  # baselines first
+
+
+def test_write_report_makes_tables_and_figures(tmp_path):
+    for method, seed in (("tl_grpo", 0), ("gtpo", 0)):
+        run = tmp_path / f"{method}-s{seed}"
+        run.mkdir()
+        lines = [
+            {"step": k, "reward/mean": -0.4 + 0.1 * k, "entropy": 0.8, "response_length/mean": 130, "loss": 0.1}
+            for k in range(5)
+        ]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        (tmp_path / f"{method}-s{seed}.time").write_text("100 s wall\n20 s wall\n")
+    (tmp_path / "eval-in").mkdir()
+    rows = [_row("bo (n/a)", 0.1, 0.1, [0, 0.1]), _row("hf:x/gtpo-s0/final (multi-turn)", 0.2, 0.2, [0, 0.2])]
+    (tmp_path / "eval-in" / "results.json").write_text(json.dumps(_results(rows)))
+    report = write_report(tmp_path).read_text()
+    assert "## in-domain" in report and "| gtpo |" in report
+    assert "| tl_grpo s0 | 5 | 5 |" in report and "120 s" in report  # both attempts of a resumed run
+    assert (tmp_path / "training_curves.png").stat().st_size > 1000
+    assert (tmp_path / "turn_curves.png").stat().st_size > 1000
