@@ -42,9 +42,9 @@ for seed in $SEEDS; do
 done
 IN=(--tasks ota5t_generic --tasks tia_gf180 --tasks telescopic_sky130 --tasks strongarm_sky130)
 [ -f "$OUT/eval-in/results.json" ] || \
-  $T eval "${policies[@]}" "${IN[@]}" --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 192 \
+  $T eval "${policies[@]}" "${IN[@]}" --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 256 \
     --concurrency 96 --workers 2 --out "$OUT/eval-in"
 [ -f "$OUT/eval-out/results.json" ] || \
-  $T eval "${policies[@]}" --tasks out-of-domain --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 192 \
+  $T eval "${policies[@]}" --tasks out-of-domain --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 256 \
     --concurrency 96 --workers 2 --out "$OUT/eval-out"
 $T report "$OUT"

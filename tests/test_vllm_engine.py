@@ -70,3 +70,35 @@ def test_concurrent_requests_are_batched(engine):
     results = asyncio.run(many())
     assert len(results) == 6 and all(r.ids for r in results)
     assert batcher.batches < 6
+
+
+def test_collective_broadcast_lands_in_the_engine(engine, models):
+    """A gloo sender (the learner's side, in a thread) broadcasts model A's weights in buckets;
+    the engine, currently serving model B, receives them through its worker extension."""
+    import threading
+
+    from transformers import AutoModelForCausalLM
+
+    from actors.weight_sync import WeightGroup, describe, host_store, plan_buckets, send_buckets
+
+    engine.update_weights(4, AutoModelForCausalLM.from_pretrained(models[1], dtype=torch.float32).state_dict())
+    state = AutoModelForCausalLM.from_pretrained(models[0], dtype=torch.float32).state_dict()
+    plan = plan_buckets(describe(state), bucket_bytes=256 * 1024)
+    assert len(plan) > 2
+    _store, port = host_store(2, timeout_s=120)
+    sent: list = []
+
+    def learner_side() -> None:
+        group = WeightGroup("127.0.0.1", port, 0, 2, "gloo", timeout_s=120)
+        sent.append(send_buckets(group, state, plan, torch.device("cpu")))
+
+    sender = threading.Thread(target=learner_side)
+    sender.start()
+    engine.join_weight_group("127.0.0.1", port, 1, 2, "gloo")
+    engine.receive_weights(5, plan)
+    sender.join(120)
+    assert sent and sent[0] > 0
+    (generation,) = engine.generate_batch([PROMPT], FULL)
+    assert generation.version == 5
+    expected = _hf_logprobs(models[0], PROMPT, generation.ids)  # model A again, not B
+    assert torch.allclose(torch.tensor(generation.logprobs), expected, atol=1e-3)
