@@ -12,6 +12,7 @@ export PYTHONUNBUFFERED=1
 SEEDS=${SEEDS:-"0 1"}
 METHODS=${METHODS:-"tl_grpo traj_grpo single_turn gtpo"}
 QUERIES=${QUERIES:-10}
+OOD_QUERIES=${OOD_QUERIES:-4}  # the out-of-domain evaluation, kept smaller for time
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
@@ -45,6 +46,6 @@ IN=(--tasks ota5t_generic --tasks tia_gf180 --tasks telescopic_sky130 --tasks st
   $T eval "${policies[@]}" "${IN[@]}" --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 256 \
     --concurrency 96 --workers 2 --out "$OUT/eval-in"
 [ -f "$OUT/eval-out/results.json" ] || \
-  $T eval "${policies[@]}" --tasks out-of-domain --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 256 \
+  $T eval "${policies[@]}" --tasks out-of-domain --queries "$OOD_QUERIES" --budget 5 --seed 0 --max-new-tokens 256 \
     --concurrency 96 --workers 2 --out "$OUT/eval-out"
 $T report "$OUT"
