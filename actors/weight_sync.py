@@ -91,13 +91,18 @@ def host_store(world: int, timeout_s: float = 600.0) -> tuple[torch.distributed.
     return store, store.port
 
 
+def pack(tensors: list[torch.Tensor], bucket: list[TensorMeta], device: torch.device) -> torch.Tensor:
+    """One bucket's tensors as one flat buffer in the bucket's dtype, on `device`."""
+    return torch.cat([t.detach().reshape(-1).to(device, m.torch_dtype) for t, m in zip(tensors, bucket)])
+
+
 def send_buckets(
     group: WeightGroup, state: Mapping[str, torch.Tensor], plan: list[list[TensorMeta]], device: torch.device
 ) -> int:
     """Broadcast every bucket from rank 0; returns the bytes sent."""
     sent = 0
     for bucket in plan:
-        flat = torch.cat([state[m.name].detach().reshape(-1).to(device, m.torch_dtype) for m in bucket])
+        flat = pack([state[m.name] for m in bucket], bucket, device)
         group.broadcast(flat)
         sent += flat.numel() * flat.element_size()
     return sent
@@ -116,4 +121,13 @@ def receive_buckets(
             offset += meta.numel
 
 
-__all__ = ["TensorMeta", "WeightGroup", "describe", "host_store", "plan_buckets", "receive_buckets", "send_buckets"]
+__all__ = [
+    "TensorMeta",
+    "WeightGroup",
+    "describe",
+    "host_store",
+    "pack",
+    "plan_buckets",
+    "receive_buckets",
+    "send_buckets",
+]

@@ -307,12 +307,13 @@ class LearnerRank:
     def weight_plan(self, bucket_bytes: int, dtype: str | None = None) -> list | None:
         """The bucket plan of this model's weights (every rank computes it; rank 0 returns it).
         `dtype` casts what travels (e.g. bfloat16 for GPU engines); None keeps each tensor's."""
-        from actors.weight_sync import TensorMeta, plan_buckets
+        from dataclasses import replace
 
-        metas = [
-            TensorMeta(k, tuple(v.shape), dtype or str(v.dtype).removeprefix("torch."))
-            for k, v in self.model.state_dict().items()
-        ]
+        from actors.weight_sync import describe, plan_buckets
+
+        metas = describe(self.model.state_dict())
+        if dtype:
+            metas = [replace(m, dtype=dtype) for m in metas]
         self._weight_plan = plan_buckets(metas, bucket_bytes)
         return self._weight_plan if self.rank == 0 else None
 
@@ -337,13 +338,15 @@ class LearnerRank:
     def broadcast_weights(self) -> dict:
         """Every rank gathers one parameter at a time (FSDP all-gather); rank 0 packs each bucket
         and broadcasts it, so no rank ever holds more than one bucket beyond its shard."""
+        from actors.weight_sync import pack
+
         started = time.perf_counter()
         state = self.model.state_dict()
         sent = 0
         for bucket in self._weight_plan:
             parts = [self._gathered(state[m.name]) for m in bucket]
             if self.rank == 0:
-                flat = torch.cat([p.reshape(-1).to(self.device, m.torch_dtype) for p, m in zip(parts, bucket)])
+                flat = pack(parts, bucket, self.device)
                 self._weight_group.broadcast(flat)
                 sent += flat.numel() * flat.element_size()
         return {"bytes": sent, "seconds": time.perf_counter() - started, "buckets": len(self._weight_plan)}
