@@ -17,7 +17,8 @@ mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
   $T sft compare-cpu run.out_dir="$OUT/warmup" model.path=null learner.schedule=cosine learner.warmup_steps=10 \
-    sim.max_workers=2 --episodes 256 --epochs 4 --batch-episodes 8 --lr 3e-3 --budgets 3,5 | tee "$OUT/warmup.log"
+    sim.max_workers=2 learner.threads_per_rank=2 learner.cpus_per_rank=2 \
+    --episodes 256 --epochs 12 --batch-episodes 8 --lr 3e-3 --budgets 3,5 | tee "$OUT/warmup.log"
 fi
 
 train() {  # method seed
