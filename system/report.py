@@ -1,8 +1,9 @@
 """`tlgrpo report OUT`: the comparison's tables and figures from what scripts/compare.sh wrote.
 
 Reads each training run's `metrics.jsonl` and wall time, and the two evaluations' `results.json`
-(in-domain and out-of-domain); writes `report.md` (tables shaped like the paper's Tables 1 and 2:
-best score at the evaluation budget per task, mean over seeds with the spread across seeds),
+(in-domain and out-of-domain) with their `episodes.jsonl`; writes `report.md` (tables shaped like
+the paper's Tables 1 and 2: best score at the evaluation budget per task, mean over seeds with the
+spread across seeds; and what each method's turns did: simulated, refused, ended, unparsed),
 `training_curves.png` (reward, entropy and response length per step, the paper's Figure 3) and
 `turn_curves.png` (history-best per turn on held-out queries, Figure 4).
 """
@@ -59,6 +60,41 @@ def eval_table(results: dict, average: str) -> tuple[str, dict]:
         seeds = f" ({len(rows)} seeds)" if len(rows) > 1 else ""
         lines.append(f"| {method}{seeds} | " + " | ".join(cells) + f" | {_mean_spread(avg)} | {err} |")
     return "\n".join(lines), averages
+
+
+ACTIONS = (
+    ("ok", "simulated"),
+    ("failed", "simulation failed or timed out"),
+    ("invalid", "design refused (outside the ranges, unknown name)"),
+    ("end", "<Design End>"),
+    ("none", "no action parsed"),
+)
+
+
+def _action_kind(turn: dict) -> str:
+    if turn["action"] != "call":
+        return "end" if turn["action"] == "end" else "none"
+    status = (turn.get("result") or {}).get("status", "invalid")
+    return "failed" if status == "timeout" else status
+
+
+def action_table(episodes: list[dict]) -> str:
+    """Share of each method's turns (after the initial design) by what they did, seeds pooled."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for episode in episodes:
+        method = method_of(episode["policy"])[0]
+        for turn in episode["turns"][1:]:
+            counts[method][_action_kind(turn)] += 1
+            counts[method]["format errors"] += not turn.get("format_ok", True)
+    head = ["method", "turns", *(title for _, title in ACTIONS), "format errors"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    order = ["bo", "random", "warm-up", *METHODS]
+    for method in sorted(counts, key=lambda m: order.index(m) if m in order else len(order)):
+        row = counts[method]
+        total = sum(row[kind] for kind, _ in ACTIONS)
+        shares = [f"{row[kind] / max(1, total):.2f}" for kind, _ in (*ACTIONS, ("format errors", ""))]
+        lines.append(f"| {method} | {total} | " + " | ".join(shares) + " |")
+    return "\n".join(lines)
 
 
 def _curves_by_method(results: dict) -> dict[str, list[list[float]]]:
@@ -154,12 +190,12 @@ def training_table(runs: dict, root: Path) -> str:
 def write_report(root: Path) -> Path:
     runs = load_runs(root)
     evals = {}
+    parts = ["# Comparison report", ""]
     for name, title in (("eval-in", "in-domain"), ("eval-out", "out-of-domain")):
         path = root / name / "results.json"
-        if path.exists():
-            evals[title] = json.loads(path.read_text())
-    parts = ["# Comparison report", ""]
-    for title, result in evals.items():
+        if not path.exists():
+            continue
+        result = evals[title] = json.loads(path.read_text())
         s = result["settings"]
         table, _ = eval_table(result, title)
         parts += [
@@ -168,6 +204,11 @@ def write_report(root: Path) -> Path:
             table,
             "",
         ]
+        episodes = root / name / "episodes.jsonl"
+        if episodes.exists():
+            lines = [json.loads(x) for x in episodes.read_text().splitlines() if x.strip()]
+            parts += [f"What the turns did ({title}), as shares of all turns after the initial design:", ""]
+            parts += [action_table(lines), ""]
     if runs:
         plot_training(runs, root / "training_curves.png")
         parts += ["## Training", "", training_table(runs, root), "", "![training curves](training_curves.png)", ""]

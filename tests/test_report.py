@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from system.report import eval_table, method_of, write_report
+from system.report import action_table, eval_table, method_of, write_report
 
 
 def test_method_of_reads_runs_warmup_and_baselines():
@@ -61,8 +61,27 @@ def test_write_report_makes_tables_and_figures(tmp_path):
     (tmp_path / "eval-in").mkdir()
     rows = [_row("bo (n/a)", 0.1, 0.1, [0, 0.1]), _row("hf:x/gtpo-s0/final (multi-turn)", 0.2, 0.2, [0, 0.2])]
     (tmp_path / "eval-in" / "results.json").write_text(json.dumps(_results(rows)))
+    episode = {"policy": "bo", "turns": [{"action": "initial"}, {"action": "call", "result": {"status": "ok"}}]}
+    (tmp_path / "eval-in" / "episodes.jsonl").write_text(json.dumps(episode) + "\n")
     report = write_report(tmp_path).read_text()
     assert "## in-domain" in report and "| gtpo |" in report
+    assert "What the turns did (in-domain)" in report and "| bo | 1 | 1.00 |" in report
     assert "| tl_grpo s0 | 5 | 5 |" in report and "120 s" in report  # both attempts of a resumed run
     assert (tmp_path / "training_curves.png").stat().st_size > 1000
     assert (tmp_path / "turn_curves.png").stat().st_size > 1000
+
+
+def _turn(action, status=None, format_ok=True):
+    return {"action": action, "result": {"status": status} if status else None, "format_ok": format_ok}
+
+
+def test_action_table_counts_what_each_methods_turns_did():
+    initial = _turn("initial", "ok")
+    episodes = [
+        {"policy": "random", "turns": [initial, _turn("call", "ok"), _turn("call", "timeout")]},
+        {"policy": "hf:r/tl_grpo-s0/final", "turns": [initial, _turn("call", "invalid"), _turn("end")]},
+        {"policy": "hf:r/tl_grpo-s1/final", "turns": [initial, _turn("none", format_ok=False), _turn("call", "ok")]},
+    ]
+    table = action_table(episodes).splitlines()
+    assert table[2] == "| random | 2 | 0.50 | 0.50 | 0.00 | 0.00 | 0.00 | 0.00 |"  # the initial design not counted
+    assert table[3] == "| tl_grpo | 4 | 0.25 | 0.00 | 0.25 | 0.25 | 0.25 | 0.25 |"  # seeds pooled
