@@ -66,7 +66,7 @@ ACTIONS = (
     ("ok", "simulated"),
     ("failed", "simulation failed or timed out"),
     ("invalid", "design refused (outside the ranges, unknown name)"),
-    ("end", "<Design End>"),
+    ("end", "`<Design End>`"),
     ("none", "no action parsed"),
 )
 
