@@ -130,7 +130,8 @@ def plot_training(runs: dict, path: Path) -> None:
         for seed, lines in sorted(runs.get(method, {}).items()):
             for ax, (key, _) in zip(axes, keys):
                 steps, values = _series(lines, key)
-                ax.plot(steps, values, label=f"{method} s{seed}", alpha=0.8, linestyle="-" if seed == 0 else "--")
+                style = {"color": f"C{METHODS.index(method)}", "linestyle": "-" if seed == 0 else "--"}
+                ax.plot(steps, values, label=f"{method} s{seed}", alpha=0.8, **style)
     for ax, (_, title) in zip(axes, keys):
         ax.set(title=title, xlabel="step")
     axes[0].legend(fontsize=7)
