@@ -31,6 +31,12 @@ def method_of(row_name: str) -> tuple[str, int | None]:
     return name, None
 
 
+def in_row_order(methods) -> list[str]:
+    """Baselines first (BO, random search, the warm-up), then the RL methods, then anything else."""
+    order = ["bo", "random", "warm-up", *METHODS]
+    return sorted(methods, key=lambda m: order.index(m) if m in order else len(order))
+
+
 def _mean_spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -48,9 +54,8 @@ def eval_table(results: dict, average: str) -> tuple[str, dict]:
     lines.append(
         "| initial design (turn 0) | " + " | ".join(f"{results['initial'].get(t, 0):.3f}" for t in tasks) + " | - | - |"
     )
-    order = ["bo", "random", "warm-up", *METHODS]
     averages = {}
-    for method in sorted(by_method, key=lambda m: order.index(m) if m in order else len(order)):
+    for method in in_row_order(by_method):
         rows = by_method[method]
         cells = [_mean_spread([r["per_task"][t] for r in rows]) for t in tasks]
         avg = [r["averages"][average] for r in rows]
@@ -88,8 +93,7 @@ def action_table(episodes: list[dict]) -> str:
             counts[method]["format errors"] += not turn.get("format_ok", True)
     head = ["method", "turns", *(title for _, title in ACTIONS), "format errors"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    order = ["bo", "random", "warm-up", *METHODS]
-    for method in sorted(counts, key=lambda m: order.index(m) if m in order else len(order)):
+    for method in in_row_order(counts):
         row = counts[method]
         total = sum(row[kind] for kind, _ in ACTIONS)
         shares = [f"{row[kind] / max(1, total):.2f}" for kind, _ in (*ACTIONS, ("format errors", ""))]
