@@ -7,25 +7,10 @@ trains on are exactly the ids that were sampled.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import torch
 
-
-@dataclass(frozen=True)
-class Sampling:
-    max_new_tokens: int = 256
-    temperature: float = 1.0
-    top_p: float = 0.95
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class Generation:
-    ids: list[int]
-    logprobs: list[float]
-    finished: bool  # ended with a stop token (not cut at max_new_tokens)
-    version: int = 0  # the weights version that sampled it
+from wire.sampling import Generation, Sampling
 
 
 class HFEngine:
@@ -47,14 +32,14 @@ class HFEngine:
         self.version = version
 
     def join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None:
-        from actors.weight_sync import WeightGroup
+        from wire.weights import WeightGroup
 
         self._weight_group = WeightGroup(host, port, rank, world, backend)
 
     @torch.no_grad()
     def receive_weights(self, version: int, plan: list) -> None:
-        """Take a bucketed broadcast (actors/weight_sync.py) straight into the parameters."""
-        from actors.weight_sync import receive_buckets
+        """Take a bucketed broadcast (wire/weights.py) straight into the parameters."""
+        from wire.weights import receive_buckets
 
         with self._lock:
             state = self.model.state_dict()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import torch
 
-from actors.hf_engine import Generation, HFEngine, Sampling
+from actors.hf_engine import HFEngine
+from wire.sampling import Generation, Sampling
 
 
 @dataclass
@@ -38,7 +39,11 @@ class Engine(Protocol):
     def receive_weights(self, version: int, plan: list) -> None: ...
 
 
-def make_engine(kind: str, model_path: str) -> Engine:
+EngineName = Literal["hf", "vllm"]
+ENGINES: tuple[EngineName, ...] = get_args(EngineName)
+
+
+def make_engine(kind: EngineName, model_path: str) -> Engine:
     if kind == "hf":
         return HFEngine(model_path)
     if kind == "vllm":

@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from actors.hf_engine import Generation, Sampling
+from wire.sampling import Generation, Sampling
 
 
 class WeightReceiver:
@@ -29,13 +29,13 @@ class WeightReceiver:
         return len(weights)
 
     def tlgrpo_join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None:
-        from actors.weight_sync import WeightGroup
+        from wire.weights import WeightGroup
 
         self._tlgrpo_group = WeightGroup(host, port, rank, world, backend)
 
     def tlgrpo_receive_weights(self, plan: list) -> int:
-        """Take a bucketed broadcast (actors/weight_sync.py); every worker receives every bucket."""
-        from actors.weight_sync import receive_buckets
+        """Take a bucketed broadcast (wire/weights.py); every worker receives every bucket."""
+        from wire.weights import receive_buckets
 
         device = self.device if hasattr(self, "device") else torch.device("cpu")
         received = [(name, tensor.clone()) for name, tensor in receive_buckets(self._tlgrpo_group, plan, device)]

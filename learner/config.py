@@ -1,30 +1,42 @@
-"""The learner's settings: one dataclass, validated at the config boundary (system/config.py)."""
+"""The learner's settings, validated at the config boundary (system/config.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import Field, model_validator
+
 from learner.loss import LossConfig
+from wire.config import Section, rule
 
 
-@dataclass(frozen=True)
-class LearnerConfig:
-    world_size: int = 1  # learner ranks (one Ray actor each, one placement-group bundle each)
+class LearnerConfig(Section):
+    world_size: int = Field(1, ge=1, description="learner ranks (one Ray actor and placement-group bundle each)")
     device: Literal["cpu", "cuda"] = "cpu"
-    cpus_per_rank: int = 1
-    threads_per_rank: int = 1  # torch intra-op threads on CPU
-    lr: float = 1e-6
-    weight_decay: float = 0.0
-    adam_betas: tuple[float, float] = (0.9, 0.999)
+    cpus_per_rank: int = Field(1, ge=0)
+    threads_per_rank: int = Field(1, ge=1, description="torch intra-op threads on CPU")
+    lr: float = Field(1e-6, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    adam_betas: tuple[float, float] = Field((0.9, 0.999), strict=False)  # YAML writes a list
     schedule: Literal["constant", "cosine"] = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1  # cosine floor, as a share of lr
-    max_grad_norm: float = 1.0
-    micro_batch_tokens: int = 4096  # packed tokens per forward pass
-    minibatches: int = 1  # optimiser steps per training batch
-    old_logprobs: Literal["learner", "engine"] = "learner"  # the ratio's denominator (SPEC section 6)
+    warmup_steps: int = Field(0, ge=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine floor, as a share of lr")
+    max_grad_norm: float = Field(1.0, gt=0)
+    micro_batch_tokens: int = Field(4096, ge=1, description="packed tokens per forward pass")
+    minibatches: int = Field(1, ge=1, description="optimiser steps per training batch")
+    old_logprobs: Literal["learner", "engine"] = "learner"  # the ratio's denominator (docs/design.md, "Loss")
     bf16: bool = True  # mixed precision on GPU (parameters bf16, gradients reduced in fp32)
     activation_checkpointing: bool = False
     attention: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
-    loss: LossConfig = field(default_factory=LossConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LearnerConfig:
+        if self.old_logprobs == "engine" and self.minibatches != 1:
+            raise rule(
+                "old_logprobs",
+                "'engine' uses the update's own log-probs as the old ones, so it needs learner.minibatches=1",
+            )
+        if self.attention == "flash_attention_2" and self.device != "cuda":
+            raise rule("attention", "flash_attention_2 needs learner.device=cuda")
+        return self

@@ -46,9 +46,24 @@ class LearnerGroup:
 
         return ray.get(self.call_refs(method, *args))
 
+    # Collective weight sync (wire/weights.py). The driver owns the group: it asks rank 0 to host
+    # it, has every member join, then runs each broadcast (system/rl/weights.py).
+
     def weight_plan(self, bucket_bytes: int, dtype: str | None = None) -> list:
-        """The bucket plan for collective weight sync (actors/weight_sync.py)."""
+        """The bucket plan of the policy's weights, in the order the broadcast sends them."""
         return self._all("weight_plan", bucket_bytes, dtype)[0]
+
+    def host_weight_group(self, world: int):
+        """Rank 0 hosts the weight-sync group's store: a reference to its (host, port)."""
+        return self.ranks[0].host_weight_group.remote(world)
+
+    def join_weight_group(self, host: str, port: int, world: int, backend: str) -> list:
+        """Every rank joins (rank 0 as the sender; the others only gather their shards)."""
+        return self.call_refs("join_weight_group", host, port, world, backend)
+
+    def broadcast_weights(self) -> list:
+        """One broadcast of the current weights; rank 0's reference returns what was sent."""
+        return self.call_refs("broadcast_weights")
 
     def train_step(self, batch: pa.RecordBatch, step: int, total_steps: int, temperature: float = 1.0) -> dict:
         import ray

@@ -1,4 +1,4 @@
-"""The policy loss (SPEC section 6) as a pure function: typed tensors in, loss and metrics out.
+"""The policy loss (docs/design.md, "Loss") as a pure function: typed tensors in, loss and metrics out.
 
 Token-level clipped surrogate with clip-higher (`eps_low`, `eps_high`), averaged over every
 action token in the batch (token-mean, not sample-mean). Optional: a KL penalty against a frozen
@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from pydantic import Field
+
+from wire.config import Section
 
 
-@dataclass(frozen=True)
-class LossConfig:
-    eps_low: float = 0.2
-    eps_high: float = 0.28
-    kl_coef: float = 0.0
-    tis_cap: float = 2.0  # truncation of the engine-to-learner importance weight
+class LossConfig(Section):
+    eps_low: float = Field(0.2, ge=0, lt=1, description="lower clip: ratios below 1 - eps_low are clipped")
+    eps_high: float = Field(0.28, ge=0, description="upper clip (clip-higher): ratios above 1 + eps_high")
+    kl_coef: float = Field(0.0, ge=0, description="weight of the k3 KL penalty against a frozen reference")
+    tis_cap: float = Field(2.0, ge=1, description="truncation of the engine-to-learner importance weight")
 
 
 @dataclass

@@ -12,56 +12,27 @@ import itertools
 import os
 import socket
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 import torch
 import torch.distributed as dist
 
+from learner.batch import TrainingBatch
 from learner.config import LearnerConfig
 from learner.forward import packed_logprobs
 from learner.loss import LossInputs, policy_loss, sft_loss
 from learner.packing import MicroBatch, pack, plan_micro_batches
 from learner.schedule import lr_at
+from wire import weights as transport
 
-
-@dataclass
-class TrainingBatch:
-    """The columns the learner needs, from the buffer's Arrow schema (system/buffer.py)."""
-
-    ids: list[np.ndarray]
-    mask: list[np.ndarray]
-    advantages: list[np.ndarray]
-    engine_logprobs: list[np.ndarray]  # NaN off the mask and where the engine gave none
-
-    @classmethod
-    def from_arrow(cls, batch: pa.RecordBatch) -> TrainingBatch:
-        def split(name: str, dtype) -> list[np.ndarray]:
-            col = batch.column(name)
-            offsets = col.offsets.to_numpy()
-            values = col.values.to_numpy(zero_copy_only=False).astype(dtype)
-            return [values[offsets[i] : offsets[i + 1]] for i in range(len(col))]
-
-        old = batch.column("old_logprobs")
-        offsets = old.offsets.to_numpy()
-        values = old.values.fill_null(float("nan")).to_numpy(zero_copy_only=False).astype(np.float32)
-        engine = [values[offsets[i] : offsets[i + 1]] for i in range(len(old))]
-        return cls(split("input_ids", np.int64), split("loss_mask", bool), split("advantages", np.float32), engine)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def lengths(self) -> list[int]:
-        return [len(x) for x in self.ids]
-
-    def action_tokens(self, rows) -> int:
-        return int(sum(self.mask[i].sum() for i in rows))
-
-    def field(self, name: str, rows: tuple[int, ...]) -> torch.Tensor:
-        parts = [getattr(self, name)[i] for i in rows]
-        return torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros(1)
+# What a micro-batch's loss reports: named sums, added over micro-batches, then over ranks.
+Sums = dict[str, float]
+MicroLoss = Callable[[MicroBatch, int], tuple[torch.Tensor, Sums]]
+TRAIN_SUMS = ("loss", "clip_tokens", "entropy_sum", "kl_sum", "ratio_sum", "action_tokens", "real", "computed")
+SFT_SUMS = ("loss", "action_tokens")
 
 
 def free_port() -> int:
@@ -142,27 +113,49 @@ class LearnerRank:
         packed = pack([batch.ids[i].tolist() for i in mb.rows])
         return packed_logprobs(model, packed, self.device, self.flash, temperature)
 
+    def _optimise(self, plans: list[tuple[list[MicroBatch], int]], micro_loss: MicroLoss) -> tuple[Sums, list[float]]:
+        """The one optimisation loop: per mini-batch, zero the gradients, backward each
+        micro-batch's loss (FSDP reduces gradients on the last one), clip, step. Returns this
+        rank's named sums and the gradient norm of each mini-batch."""
+        sums: Sums = defaultdict(float)
+        norms = []
+        for micro_batches, n_tokens in plans:
+            self.optimizer.zero_grad(set_to_none=True)
+            for k, mb in enumerate(micro_batches):
+                self.model.set_requires_gradient_sync(k == len(micro_batches) - 1)
+                loss, parts = micro_loss(mb, max(1, n_tokens))
+                loss.backward()
+                for name, value in parts.items():
+                    sums[name] += float(value)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+            norms.append(float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm))
+            self.optimizer.step()
+        return sums, norms
+
+    def _reduce(self, sums: Sums, names: tuple[str, ...]) -> Sums:
+        """Each named sum added over ranks; every rank sends the same names in the same order."""
+        values = torch.tensor([sums.get(name, 0.0) for name in names], dtype=torch.float64)
+        dist.all_reduce(values)  # gloo and nccl both sum float64 on their device
+        return dict(zip(names, values.tolist()))
+
+    def _set_lr(self, step: int, total_steps: int) -> float:
+        lr = lr_at(step, total_steps, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
     def train_step(self, arrow: pa.RecordBatch, step: int, total_steps: int, temperature: float = 1.0) -> dict:
         started = time.perf_counter()
         batch = TrainingBatch.from_arrow(arrow)
         plans = self._plans(batch)
         old_by_row = self._recompute_old(batch, plans, temperature) if len(plans) > 1 else None
-        lr = lr_at(step, total_steps, self.cfg)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        sums = torch.zeros(8, dtype=torch.float64)  # see `names` below
-        grad_norms = []
-        for micro_batches, n_tokens in plans:
-            self.optimizer.zero_grad(set_to_none=True)
-            for k, mb in enumerate(micro_batches):
-                self.model.set_requires_gradient_sync(k == len(micro_batches) - 1)
-                sums += self._micro_step(batch, mb, max(1, n_tokens), temperature, old_by_row)
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
-            grad_norms.append(float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm))
-            self.optimizer.step()
-        dist.all_reduce(sums)  # gloo and nccl both sum float64 on their device
-        names = ["loss", "clip_tokens", "entropy_sum", "kl_sum", "ratio_sum", "action_tokens", "real", "computed"]
-        s = dict(zip(names, sums.tolist()))
+        lr = self._set_lr(step, total_steps)
+
+        def micro_loss(mb: MicroBatch, n_tokens: int) -> tuple[torch.Tensor, Sums]:
+            return self._policy_loss(batch, mb, n_tokens, temperature, old_by_row)
+
+        sums, grad_norms = self._optimise(plans, micro_loss)
+        s = self._reduce(sums, TRAIN_SUMS)
         tokens = max(1.0, s["action_tokens"])
         return {
             "loss": s["loss"] / len(plans),
@@ -178,13 +171,10 @@ class LearnerRank:
             "step_s": time.perf_counter() - started,
         }
 
-    def _micro_step(self, batch, mb, n_tokens, temperature, old_by_row) -> torch.Tensor:
+    def _policy_loss(self, batch, mb, n_tokens, temperature, old_by_row) -> tuple[torch.Tensor, Sums]:
         logprobs, entropy = self._logprobs(self.model, batch, mb, temperature)
-        out = torch.zeros(8, dtype=torch.float64)
         if not mb.rows:  # an empty micro-batch still joins the collectives of forward and backward
-            (logprobs.sum() * 0.0).backward()
-            out[7] = 1
-            return out
+            return logprobs.sum() * 0.0, {"computed": 1}
         mask = batch.field("mask", mb.rows).to(self.device)
         engine = batch.field("engine_logprobs", mb.rows).to(self.device)
         old = logprobs.detach() if old_by_row is None else torch.cat([old_by_row[i] for i in mb.rows]).to(self.device)
@@ -198,17 +188,20 @@ class LearnerRank:
             engine_logprobs=torch.where(torch.isnan(engine), old, engine) if use_engine else None,
         )
         result = policy_loss(inputs, self.cfg.loss, n_tokens=n_tokens)
-        # FSDP averages gradients over ranks; the loss is already a share of the batch's token sum
-        (result.loss * self.world).backward()
         m = mask.to(torch.float64).sum()
-        out[0] = result.loss.detach().double()
-        out[1] = result.clip_fraction.double() * m
-        out[2] = (entropy.double() * mask).sum()
-        out[3] = result.kl.double() * n_tokens
-        out[4] = result.ratio_mean.double() * m
-        out[5] = m
-        out[6] = out[7] = float(sum(batch.lengths[i] for i in mb.rows))
-        return out
+        tokens = float(sum(batch.lengths[i] for i in mb.rows))
+        sums = {
+            "loss": result.loss.detach().double(),
+            "clip_tokens": result.clip_fraction.double() * m,
+            "entropy_sum": (entropy.double() * mask).sum(),
+            "kl_sum": result.kl.double() * n_tokens,
+            "ratio_sum": result.ratio_mean.double() * m,
+            "action_tokens": m,
+            "real": tokens,
+            "computed": tokens,
+        }
+        # FSDP averages gradients over ranks; the loss is already a share of the batch's token sum
+        return result.loss * self.world, sums
 
     def _reference_logprobs(self, batch, mb, temperature) -> torch.Tensor | None:
         if self.reference is None or self.cfg.loss.kl_coef <= 0:
@@ -232,40 +225,31 @@ class LearnerRank:
     def sft_step(self, arrow: pa.RecordBatch, step: int, total_steps: int) -> dict:
         """Supervised step (the format warm-up): token-mean cross-entropy on the masked tokens."""
         batch = TrainingBatch.from_arrow(arrow)
-        lr = lr_at(step, total_steps, self.cfg)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        sums = torch.zeros(2, dtype=torch.float64)
-        for micro_batches, n_tokens in self._plans(batch):
-            self.optimizer.zero_grad(set_to_none=True)
-            for k, mb in enumerate(micro_batches):
-                self.model.set_requires_gradient_sync(k == len(micro_batches) - 1)
-                logprobs, _ = self._logprobs(self.model, batch, mb, 1.0)
-                if not mb.rows:
-                    (logprobs.sum() * 0.0).backward()
-                    continue
-                mask = batch.field("mask", mb.rows).to(self.device)
-                loss = sft_loss(logprobs, mask, max(1, n_tokens))
-                (loss * self.world).backward()
-                sums += torch.tensor([loss.item(), float(mask.sum())], dtype=torch.float64)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
-            self.optimizer.step()
-        dist.all_reduce(sums)
-        return {"loss": sums[0].item(), "action_tokens": int(sums[1].item()), "lr": lr}
+        lr = self._set_lr(step, total_steps)
+
+        def micro_loss(mb: MicroBatch, n_tokens: int) -> tuple[torch.Tensor, Sums]:
+            logprobs, _ = self._logprobs(self.model, batch, mb, 1.0)
+            if not mb.rows:
+                return logprobs.sum() * 0.0, {}
+            mask = batch.field("mask", mb.rows).to(self.device)
+            loss = sft_loss(logprobs, mask, n_tokens)
+            return loss * self.world, {"loss": loss.item(), "action_tokens": float(mask.sum())}
+
+        sums, _ = self._optimise(self._plans(batch), micro_loss)
+        s = self._reduce(sums, SFT_SUMS)
+        return {"loss": s["loss"], "action_tokens": int(s["action_tokens"]), "lr": lr}
 
     def bare_step(self, arrow: pa.RecordBatch) -> dict:
         """The benchmark's baseline: next-token cross-entropy, backward and AdamW on the same
         micro-batches, with none of the policy loss, metrics or bookkeeping."""
         started = time.perf_counter()
         batch = TrainingBatch.from_arrow(arrow)
-        for micro_batches, _ in self._plans(batch):
-            self.optimizer.zero_grad(set_to_none=True)
-            for k, mb in enumerate(micro_batches):
-                self.model.set_requires_gradient_sync(k == len(micro_batches) - 1)
-                logprobs, _ = self._logprobs(self.model, batch, mb, 1.0)
-                (-logprobs.mean()).backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
-            self.optimizer.step()
+
+        def micro_loss(mb: MicroBatch, n_tokens: int) -> tuple[torch.Tensor, Sums]:
+            logprobs, _ = self._logprobs(self.model, batch, mb, 1.0)
+            return -logprobs.mean(), {}
+
+        self._optimise(self._plans(batch), micro_loss)
         return {"step_s": time.perf_counter() - started}
 
     def logprobs(self, arrow: pa.RecordBatch, temperature: float = 1.0) -> list[list[float]] | None:
@@ -296,7 +280,8 @@ class LearnerRank:
         state = self.full_state_dict()
         return [ray.put(state)] if state is not None else None
 
-    # Collective weight sync (actors/weight_sync.py): rank 0 sends to the rollout engines.
+    # Collective weight sync (wire/weights.py): rank 0 sends to the rollout engines; the driver
+    # owns the group's lifecycle (system/rl/weights.py).
 
     @staticmethod
     def _gathered(tensor: torch.Tensor) -> torch.Tensor:
@@ -309,44 +294,36 @@ class LearnerRank:
         `dtype` casts what travels (e.g. bfloat16 for GPU engines); None keeps each tensor's."""
         from dataclasses import replace
 
-        from actors.weight_sync import describe, plan_buckets
-
-        metas = describe(self.model.state_dict())
+        metas = transport.describe(self.model.state_dict())
         if dtype:
             metas = [replace(m, dtype=dtype) for m in metas]
-        self._weight_plan = plan_buckets(metas, bucket_bytes)
+        self._weight_plan = transport.plan_buckets(metas, bucket_bytes)
         return self._weight_plan if self.rank == 0 else None
 
     def host_weight_group(self, world: int) -> tuple[str, int] | None:
         """Rank 0 hosts the weight-sync group's store; returns where the engines should join."""
         import ray
 
-        from actors.weight_sync import host_store
-
         if self.rank != 0:
             return None
-        self._weight_store, port = host_store(world)
+        self._weight_store, port = transport.host_store(world)
         return ray.util.get_node_ip_address(), port
 
     def join_weight_group(self, host: str, port: int, world: int, backend: str) -> None:
-        from actors.weight_sync import WeightGroup
-
         if self.rank == 0:
-            self._weight_group = WeightGroup(host, port, 0, world, backend)
+            self._weight_group = transport.WeightGroup(host, port, 0, world, backend)
 
     @torch.no_grad()
     def broadcast_weights(self) -> dict:
         """Every rank gathers one parameter at a time (FSDP all-gather); rank 0 packs each bucket
         and broadcasts it, so no rank ever holds more than one bucket beyond its shard."""
-        from actors.weight_sync import pack
-
         started = time.perf_counter()
         state = self.model.state_dict()
         sent = 0
         for bucket in self._weight_plan:
             parts = [self._gathered(state[m.name]) for m in bucket]
             if self.rank == 0:
-                flat = pack(parts, bucket, self.device)
+                flat = transport.pack(parts, bucket, self.device)
                 self._weight_group.broadcast(flat)
                 sent += flat.numel() * flat.element_size()
         return {"bytes": sent, "seconds": time.perf_counter() - started, "buckets": len(self._weight_plan)}

@@ -1,4 +1,4 @@
-"""Queries: reproducible instances of a task (SPEC section 2).
+"""Queries: reproducible instances of a task.
 
 A query is a seed, an initial design drawn uniformly (in each parameter's scale) inside the
 ranges, and spec targets moved from the nominal ones by a random fraction inside each spec's

@@ -1,201 +1,210 @@
-"""Training configs: YAML in, typed and validated dataclasses out, before anything starts.
+"""Training configs: YAML in, typed and validated sections out, before anything starts.
 
 `load_config(path, overrides)` reads a file (or the embedded default `tiny-cpu`), applies
-`key.sub=value` overrides (values read as YAML), and checks every key against the dataclasses
-below: an unknown key, a wrong type or a value outside its allowed set is refused with its dotted
-key and what is allowed.
+`key.sub=value` overrides (values read as YAML), and validates everything with the pydantic
+sections below (each field's limits and help text on the field, rules across keys as
+validators): an unknown key, a wrong type or a value outside its limits is refused with its
+dotted key and what is allowed. The learner's own section lives in learner/config.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from actors.rollout import EngineName
 from learner.config import LearnerConfig
+from simworkers.backends import BackendName
+from simworkers.catalog import resolve_tasks
+from system.agent.episode import Protocol
+from system.agent.policies import Baseline
+from wire.config import Section, rule
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = "tiny-cpu"
+
+Algorithm = Literal["tl_grpo", "traj_grpo", "single_turn", "gtpo"]
+ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
 
 
 class ConfigError(ValueError):
     """A config value that cannot be used; the message names the key."""
 
 
-@dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Section):
     name: str = "run"
-    out_dir: str = "runs/run"  # checkpoints, metrics, evaluations, W&B files; shared storage on a cluster
+    out_dir: str = Field("runs/run", description="checkpoints, metrics, evaluations, W&B files; shared storage")
     seed: int = 0
-    steps: int = 10
-    checkpoint_every: int = 1  # steps between checkpoints (and one at the end)
-    keep_checkpoints: int = 2
-    eval_every: int = 0  # steps between evaluations on held-out queries; 0: only at the end
-    eval_queries: int = 4  # held-out queries per task
-    eval_protocols: list[str] = field(default_factory=lambda: ["multi-turn"])
-    eval_baselines: list[str] = field(default_factory=lambda: ["random"])  # random, bo
+    steps: int = Field(10, ge=1)
+    checkpoint_every: int = Field(1, ge=1, description="steps between checkpoints (and one at the end)")
+    keep_checkpoints: int = Field(2, ge=1)
+    eval_every: int = Field(0, ge=0, description="steps between evaluations on held-out queries; 0: at the end")
+    eval_queries: int = Field(4, ge=1, description="held-out queries per task")
+    eval_protocols: list[Protocol] = Field(default_factory=lambda: ["multi-turn"])
+    eval_baselines: list[Baseline] = Field(default_factory=lambda: ["random"])
 
 
-@dataclass(frozen=True)
-class TinyModelConfig:
-    hidden: int = 128
-    layers: int = 2
+class TinyModelConfig(Section):
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(2, ge=1)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    path: str | None = None  # a Hugging Face model folder; null: build the tiny model from a config
-    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+class ModelConfig(Section):
+    path: str | None = Field(None, description="a Hugging Face model folder; null: build the tiny model")
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
 
 
-@dataclass(frozen=True)
-class TaskConfig:
-    train: list[str] = field(default_factory=lambda: ["ota5t_generic", "tia_gf180"])
-    eval: list[str] = field(default_factory=lambda: ["ota5t_generic", "tia_gf180"])
+class TaskConfig(Section):
+    train: list[str] = Field(default_factory=lambda: ["ota5t_generic", "tia_gf180"], min_length=1)
+    eval: list[str] = Field(default_factory=lambda: ["ota5t_generic", "tia_gf180"])
+
+    @field_validator("train", "eval")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        try:
+            resolve_tasks(names)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return names
 
 
-@dataclass(frozen=True)
-class AlgorithmConfig:
-    name: Literal["tl_grpo", "traj_grpo", "single_turn", "gtpo"] = "tl_grpo"
-    queries_per_step: int = 32
-    group_size: int = 8
-    budget: int = 5
-    format_penalty: float = 0.5
-    gamma: float = 0.9  # GTPO's discount
+class AlgorithmConfig(Section):
+    name: Algorithm = "tl_grpo"
+    queries_per_step: int = Field(32, ge=1)
+    group_size: int = Field(8, ge=2, description="G; advantages are relative to the group")
+    budget: int = Field(5, ge=1, description="T: tool calls per episode")
+    format_penalty: float = Field(0.5, ge=0)
+    gamma: float = Field(0.9, gt=0, le=1, description="GTPO's discount")
     flat_groups: Literal["drop", "keep"] = "drop"  # groups whose rewards are all equal
-    staleness: int = 0  # 0: on-policy; 1: step k+1's rollout overlaps step k's update
+    staleness: int = Field(0, ge=0, le=1, description="0: on-policy; 1: step k+1's rollout overlaps step k's update")
 
 
-@dataclass(frozen=True)
-class SamplingConfig:
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 4096
+class SamplingConfig(Section):
+    temperature: float = Field(1.0, gt=0, description="GRPO samples: must be > 0")
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(4096, ge=1)
 
 
-@dataclass(frozen=True)
-class RolloutConfig:
-    engine: Literal["hf", "vllm"] = "hf"
-    actors: int = 1
-    cpus_per_actor: int = 1
-    gpus_per_actor: float = 0.0
-    max_batch: int = 8  # requests per engine batch (HF engine)
-    batch_window_s: float = 0.005
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+class RolloutConfig(Section):
+    engine: EngineName = "hf"
+    actors: int = Field(1, ge=1)
+    cpus_per_actor: int = Field(1, ge=0)
+    gpus_per_actor: float = Field(0.0, ge=0)
+    max_batch: int = Field(8, ge=1, description="requests per engine batch (HF engine)")
+    batch_window_s: float = Field(0.005, ge=0)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     # object_store: one put of the full state dict per update, read by every actor;
     # collective: the learner broadcasts buckets over NCCL (GPU) or gloo (CPU) into the engines
     weight_sync: Literal["object_store", "collective"] = "object_store"
-    weight_bucket_mb: int = 256
-    max_prompt_tokens: int = 15000  # a history longer than this is not continued: the episode ends
+    weight_bucket_mb: int = Field(256, ge=1)
+    max_prompt_tokens: int = Field(15000, ge=1, description="a longer history is not continued: the episode ends")
 
 
-@dataclass(frozen=True)
-class SimConfig:
-    backend: Literal["shared", "batch"] = "shared"
-    min_workers: int = 1
-    max_workers: int = 1
+class SimConfig(Section):
+    backend: BackendName = "shared"
+    min_workers: int = Field(1, ge=0)
+    max_workers: int = Field(1, ge=1)
     elastic: bool = False  # actors ask for the custom resource `sim` and follow the backlog
-    timeout_s: float | None = None
+    timeout_s: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SimConfig:
+        if self.min_workers > self.max_workers:
+            raise rule("min_workers", "must be between 0 and sim.max_workers")
+        return self
 
 
-@dataclass(frozen=True)
-class WandbConfig:
+class WandbConfig(Section):
     mode: Literal["auto", "online", "offline", "disabled"] = "auto"  # auto: online when a key is configured
     project: str = "tl-grpo"
     entity: str | None = None
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    run: RunConfig = field(default_factory=RunConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    tasks: TaskConfig = field(default_factory=TaskConfig)
-    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
-    rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    sim: SimConfig = field(default_factory=SimConfig)
-    learner: LearnerConfig = field(default_factory=LearnerConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
+class TrainConfig(Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    tasks: TaskConfig = Field(default_factory=TaskConfig)
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    sim: SimConfig = Field(default_factory=SimConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
 
 
-def _describe(tp) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join("null" if a is type(None) else _describe(a) for a in typing.get_args(tp))
-    if origin in (list, tuple):
-        return f"a list ({', '.join(_describe(a) for a in typing.get_args(tp) if a is not Ellipsis)})"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+# ---------------------------------------------------------------------------------------------
+# Errors: one line naming the dotted key and what is allowed
 
 
-def _coerce(value: Any, tp, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    bad = ConfigError(f"config key {key}: {value!r} is not {_describe(tp)}")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(
-                f"config key {key}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(tp))}"
-            )
-        return build(tp, value, key)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise bad
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in typing.get_args(tp):
+_TYPES = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+}
+
+
+def _section_at(root: type[Section], loc: tuple) -> type[Section] | None:
+    """The section class at `loc` below `root`, or None where `loc` leaves the sections."""
+    model = root
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, Section)):
             return None
-        for option in typing.get_args(tp):
-            if option is not type(None):
-                try:
-                    return _coerce(value, option, key)
-                except ConfigError:
-                    pass
-        raise bad
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise bad
-        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is tuple:
-        items = typing.get_args(tp)
-        if not isinstance(value, list | tuple) or len(value) != len(items):
-            raise bad
-        return tuple(_coerce(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    raise ConfigError(f"config key {key}: unsupported type {tp}")
+        model = field.annotation
+    return model
 
 
-def build(cls, data: dict, where: str = ""):
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in names:
-            raise ConfigError(
-                f"unknown config key {where + '.' if where else ''}{key}: allowed keys are {', '.join(sorted(names))}"
-            )
-    values = {k: _coerce(v, hints[k], f"{where + '.' if where else ''}{k}") for k, v in data.items()}
-    return cls(**values)
+def _dotted(loc: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _explain(error: dict, root: type[Section] = TrainConfig) -> str:
+    loc = tuple(error["loc"])
+    key = _dotted(loc)
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "config_rule":
+        return f"config key {_dotted((*loc, ctx['key']))}: {ctx['why']}"
+    if kind == "extra_forbidden":
+        parent = _section_at(root, loc[:-1])
+        allowed = ", ".join(sorted(parent.model_fields)) if parent else "none"
+        return f"unknown config key {key}: allowed keys are {allowed}"
+    if kind in _TYPES:
+        return f"config key {key}: {value!r} is not {_TYPES[kind]}"
+    if kind == "literal_error":
+        return f"config key {key}: {value!r} is not one of {ctx['expected']}"
+    bounds = {
+        "greater_than_equal": f"must be at least {ctx.get('ge')}",
+        "greater_than": f"must be > {ctx.get('gt')}",
+        "less_than_equal": f"must be at most {ctx.get('le')}",
+        "less_than": f"must be < {ctx.get('lt')}",
+        "too_short": "must name at least one",
+    }
+    if kind in bounds:
+        section = _section_at(root, loc[:-1])
+        field = section.model_fields.get(str(loc[-1])) if section and loc else None
+        why = f" ({field.description})" if field is not None and field.description else ""
+        return f"config key {key}: {value!r} {bounds[kind]}{why}"
+    return f"config key {key}: {error['msg'].removeprefix('Value error, ')}"
+
+
+def validate(tree: dict, where: str = "") -> TrainConfig:
+    try:
+        return TrainConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}{_explain(exc.errors()[0])}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and overrides
 
 
 def _set(tree: dict, dotted: str, value: Any) -> None:
@@ -244,98 +253,12 @@ def load_config(name_or_path: str | None = None, overrides: list[str] | None = N
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     for key, value in parse_overrides(overrides or []):
         _set(tree, key, value)
-    try:
-        cfg = build(TrainConfig, tree)
-    except TypeError as exc:  # a section given a scalar, caught by dataclass construction
-        raise ConfigError(f"{path}: {exc}") from None
-    check(cfg)
-    from system.evaluate import resolve_tasks
-
-    for key, names in (("tasks.train", cfg.tasks.train), ("tasks.eval", cfg.tasks.eval)):
-        try:
-            resolve_tasks(names)
-        except KeyError as exc:
-            raise ConfigError(f"config key {key}: {exc.args[0]}") from None
-    return cfg
-
-
-def check(cfg: TrainConfig) -> None:
-    """Rules across keys and ranges, each named by its key."""
-    positive = {
-        "run.steps": cfg.run.steps,
-        "run.checkpoint_every": cfg.run.checkpoint_every,
-        "run.keep_checkpoints": cfg.run.keep_checkpoints,
-        "run.eval_queries": cfg.run.eval_queries,
-        "algorithm.queries_per_step": cfg.algorithm.queries_per_step,
-        "algorithm.budget": cfg.algorithm.budget,
-        "rollout.actors": cfg.rollout.actors,
-        "rollout.max_batch": cfg.rollout.max_batch,
-        "rollout.sampling.max_new_tokens": cfg.rollout.sampling.max_new_tokens,
-        "rollout.weight_bucket_mb": cfg.rollout.weight_bucket_mb,
-        "rollout.max_prompt_tokens": cfg.rollout.max_prompt_tokens,
-        "sim.max_workers": cfg.sim.max_workers,
-        "learner.world_size": cfg.learner.world_size,
-        "learner.micro_batch_tokens": cfg.learner.micro_batch_tokens,
-        "learner.minibatches": cfg.learner.minibatches,
-        "model.tiny.hidden": cfg.model.tiny.hidden,
-        "model.tiny.layers": cfg.model.tiny.layers,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"config key {key}: {value} must be at least 1")
-    rules = [
-        (
-            cfg.algorithm.group_size >= 2,
-            "algorithm.group_size",
-            "must be at least 2 (advantages are relative to the group)",
-        ),
-        (cfg.algorithm.staleness in (0, 1), "algorithm.staleness", "must be 0 (on-policy) or 1 (overlap one update)"),
-        (0 <= cfg.algorithm.format_penalty, "algorithm.format_penalty", "must be >= 0"),
-        (0 < cfg.algorithm.gamma <= 1, "algorithm.gamma", "must be in (0, 1]"),
-        (cfg.rollout.sampling.temperature > 0, "rollout.sampling.temperature", "must be > 0 for GRPO sampling"),
-        (0 < cfg.rollout.sampling.top_p <= 1, "rollout.sampling.top_p", "must be in (0, 1]"),
-        (cfg.learner.lr > 0, "learner.lr", "must be > 0"),
-        (cfg.learner.max_grad_norm > 0, "learner.max_grad_norm", "must be > 0"),
-        (0 <= cfg.run.eval_every, "run.eval_every", "must be >= 0"),
-        (0 <= cfg.sim.min_workers <= cfg.sim.max_workers, "sim.min_workers", "must be between 0 and sim.max_workers"),
-        (0 <= cfg.learner.loss.eps_low < 1, "learner.loss.eps_low", "must be in [0, 1)"),
-        (0 <= cfg.learner.loss.eps_high, "learner.loss.eps_high", "must be >= 0"),
-        (cfg.learner.loss.kl_coef >= 0, "learner.loss.kl_coef", "must be >= 0"),
-        (cfg.learner.loss.tis_cap >= 1, "learner.loss.tis_cap", "must be >= 1"),
-        (
-            cfg.learner.old_logprobs == "learner" or cfg.learner.minibatches == 1,
-            "learner.old_logprobs",
-            "'engine' uses the update's own log-probs as the old ones, so it needs learner.minibatches=1",
-        ),
-        (
-            cfg.learner.device == "cuda" or cfg.learner.attention != "flash_attention_2",
-            "learner.attention",
-            "flash_attention_2 needs learner.device=cuda",
-        ),
-    ]
-    for ok, key, why in rules:
-        if not ok:
-            raise ConfigError(f"config key {key}: {why}")
-    for name in cfg.run.eval_protocols:
-        if name not in ("multi-turn", "st-iter"):
-            raise ConfigError(f"config key run.eval_protocols: {name!r} is not one of 'multi-turn', 'st-iter'")
-    for name in cfg.run.eval_baselines:
-        if name not in ("random", "bo"):
-            raise ConfigError(f"config key run.eval_baselines: {name!r} is not one of 'random', 'bo'")
-    if not cfg.tasks.train:
-        raise ConfigError("config key tasks.train: name at least one task")
+    return validate(tree)
 
 
 def to_dict(cfg: TrainConfig) -> dict:
-    return dataclasses.asdict(cfg)
+    return cfg.model_dump(mode="json")
 
 
 def dump(cfg: TrainConfig) -> str:
-    def plain(x):
-        if isinstance(x, dict):
-            return {k: plain(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [plain(v) for v in x]
-        return x
-
-    return yaml.safe_dump(plain(to_dict(cfg)), sort_keys=False)
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from system.env import apply_defaults
+from system.runtime import apply_defaults
 
 apply_defaults()
 

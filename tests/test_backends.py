@@ -7,8 +7,8 @@ import time
 import pytest
 
 from simworkers.backends import make_backend
-from simworkers.task import load_task
-from system.checks import random_designs
+from simworkers.catalog import load_task
+from system.evaluation.checks import random_designs
 from tests.conftest import RC_NETLIST, write_task
 
 BACKENDS = ["shared", "batch"]

@@ -1,6 +1,6 @@
 """The checkpoint folder: atomic saves, a `latest` pointer, pruning; no Ray."""
 
-from system.checkpoints import Checkpoints, TrainerState
+from system.rl.checkpoints import Checkpoints, TrainerState
 
 
 def _write(path: str) -> None:

@@ -30,7 +30,7 @@ def test_simulate_json_of_a_random_design(capsys):
 
 
 def test_simulate_params_from_file(tmp_path, capsys):
-    from simworkers.task import load_task
+    from simworkers.catalog import load_task
 
     design = load_task("ota5t_generic").reference()
     path = tmp_path / "design.json"

@@ -17,8 +17,8 @@ SCRIPT = textwrap.dedent("""
     from ray.cluster_utils import Cluster
     from simworkers.pool import SimPool
     from simworkers.sizing import PoolSizer
-    from simworkers.task import load_task
-    from system.checks import random_designs
+    from simworkers.catalog import load_task
+    from system.evaluation.checks import random_designs
 
     store = 80 * 2**20
     cluster = Cluster(initialize_head=True, head_node_args={

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from simworkers.catalog import resolve_tasks
 from system.cli import main
-from system.evaluate import resolve_tasks
 
 pytestmark = pytest.mark.ray
 

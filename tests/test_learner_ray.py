@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from learner.config import LearnerConfig
-from system.buffer import Buffer, Group, Sample, Segment
+from system.rl.buffer import Buffer, Group, Sample, Segment
 
 pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from system.tiny import build_tiny_model
+    from system.models.tiny import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("tiny")))
 
@@ -85,8 +85,9 @@ def test_checkpoint_round_trip(ray_cluster, tiny, tmp_path):
 
 
 def test_learner_logprobs_match_the_engine(ray_cluster, tiny):
-    from actors.hf_engine import HFEngine, Sampling
+    from actors.hf_engine import HFEngine
     from learner.group import LearnerGroup
+    from wire.sampling import Sampling
 
     engine = HFEngine(tiny)
     torch.manual_seed(0)
@@ -105,7 +106,7 @@ def test_learner_logprobs_match_the_engine(ray_cluster, tiny):
 
 
 def test_bench_learner_reports_its_ratios(ray_cluster):
-    from system.bench_learner import run_learner_bench
+    from system.bench.learner import run_learner_bench
 
     report = run_learner_bench(None, world_size=2, samples=4, steps=1, micro_batch_tokens=2048)
     assert report["learner_efficiency"] > 0 and 0 < report["packing_efficiency"] <= 1
@@ -118,10 +119,11 @@ def test_collective_weight_sync_matches_the_object_store(ray_cluster, tiny):
     from the base model's. An actor restarted by Ray makes the next push rebuild the group."""
     import asyncio
 
-    from actors.fleet import CollectiveSync, RolloutFleet
-    from actors.hf_engine import Sampling
+    from actors.fleet import RolloutFleet
     from actors.rollout import RolloutActor
     from learner.group import LearnerGroup
+    from system.rl.weights import CollectiveSync
+    from wire.sampling import Sampling
 
     remote = ray_cluster.remote(num_cpus=0, max_concurrency=8, max_restarts=1, max_task_retries=-1)(RolloutActor)
     actors = [remote.remote(tiny, 0.001, 4, 1) for _ in range(3)]
@@ -130,11 +132,11 @@ def test_collective_weight_sync_matches_the_object_store(ray_cluster, tiny):
     try:
         base = ray_cluster.get(actors[0].generate.remote(prompt, greedy))
         group.train_step(_batch(0), 0, 2)
-        fleet = RolloutFleet(actors[:2])
-        fleet.sync = CollectiveSync(group, "gloo", bucket_bytes=64 * 1024)
-        assert len(fleet.sync.plan) > 3
-        info = asyncio.run(fleet.push_weights(1))
-        assert info["bytes"] > 0 and info["group_builds"] == 1
+        sync = CollectiveSync(group, "gloo", bucket_bytes=64 * 1024)
+        fleet = RolloutFleet(actors[:2], fetch_weights=sync.reference)
+        assert len(sync.plan) > 3
+        info = asyncio.run(sync.push(fleet, 1))
+        assert info["weight_sync/bytes"] > 0 and info["weight_sync/group_builds"] == 1
         ray_cluster.get(actors[2].update_weights.remote(1, group.publish_weights()))
         answers = ray_cluster.get([a.generate.remote(prompt, greedy) for a in actors])
         assert {a.version for a in answers} == {1}
@@ -144,8 +146,8 @@ def test_collective_weight_sync_matches_the_object_store(ray_cluster, tiny):
 
         ray_cluster.kill(actors[1], no_restart=False)  # Ray restarts it with the base weights
         group.train_step(_batch(1), 1, 2)
-        info = asyncio.run(fleet.push_weights(2))
-        assert info["group_builds"] == 2
+        info = asyncio.run(sync.push(fleet, 2))
+        assert info["weight_sync/group_builds"] == 2
         ray_cluster.get(actors[2].update_weights.remote(2, group.publish_weights()))
         answers = ray_cluster.get([a.generate.remote(prompt, greedy) for a in actors])
         assert {a.version for a in answers} == {2}

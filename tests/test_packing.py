@@ -42,7 +42,7 @@ def test_packed_logprobs_equal_one_sample_at_a_time(tmp_path):
     from transformers import AutoModelForCausalLM
 
     from learner.forward import packed_logprobs
-    from system.tiny import build_tiny_model
+    from system.models.tiny import build_tiny_model
 
     build_tiny_model(tmp_path)
     model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)

@@ -8,12 +8,13 @@ import random
 import pyarrow as pa
 import pytest
 
-from actors.hf_engine import Generation
+from simworkers.catalog import load_task
 from simworkers.query import make_query, seed_for
-from simworkers.task import load_task
-from system.advantages import discounted_returns, group_advantages, gtpo_advantages
-from system.buffer import SCHEMA, Buffer, Group, Sample, Segment
-from system.plans import PlanConfig, Rollout
+from system.config import AlgorithmConfig
+from system.rl.advantages import discounted_returns, group_advantages, gtpo_advantages
+from system.rl.buffer import SCHEMA, Buffer, Group, Sample, Segment
+from system.rl.plans import Rollout
+from wire.sampling import Generation, Sampling
 
 TASK = load_task("ota5t_generic")
 
@@ -22,8 +23,8 @@ TASK = load_task("ota5t_generic")
 def fmt(tmp_path_factory):
     from transformers import AutoTokenizer
 
-    from system.chat import ChatFormat
-    from system.tiny import build_tokenizer
+    from system.agent.conversation import ChatFormat
+    from system.models.tiny import build_tokenizer
 
     path = tmp_path_factory.mktemp("tok")
     build_tokenizer(path)
@@ -53,9 +54,10 @@ class ScriptedGenerator:
         return Generation(ids, [-0.1 * (i % 7) for i in range(len(ids))], True, self.version)
 
 
-def run(fmt, sim, algorithm, G=4, T=3, p_end=0.0, seed=0, rollout_out=None, **plan):
+def run(fmt, sim, algorithm, G=4, T=3, p_end=0.0, seed=0, rollout_out=None, max_prompt_tokens=None):
     gen = ScriptedGenerator(fmt, seed, p_end)
-    rollout = Rollout(gen, fmt, sim, PlanConfig(algorithm, group_size=G, budget=T, **plan))
+    algo = AlgorithmConfig(name=algorithm, group_size=G, budget=T)
+    rollout = Rollout(gen, fmt, sim, algo, Sampling(), max_prompt_tokens)
     sim.calls.clear()
     groups = asyncio.run(rollout.run(TASK, make_query(TASK, seed_for("train", seed))))
     if rollout_out is not None:
@@ -76,7 +78,7 @@ def test_a_history_past_the_prompt_cap_is_not_continued(fmt, sim, algorithm):
 
 
 def test_best_so_far_curves_follow_each_trajectory(fmt, sim):
-    from system.metrics import best_so_far_metrics
+    from system.rl.metrics import best_so_far_metrics
 
     out = []
     groups, _ = run(fmt, sim, "traj_grpo", G=4, T=3, rollout_out=out)
@@ -198,7 +200,8 @@ def test_simulation_actor_killed_mid_rollout_loses_nothing(ray_cluster, fmt):
         pool = SimPool(2, max_batch=1)
         try:
             gen = ScriptedGenerator(fmt, seed=11)
-            rollout = Rollout(gen, fmt, pool.submit, PlanConfig("tl_grpo", group_size=4, budget=3))
+            algo = AlgorithmConfig(name="tl_grpo", group_size=4, budget=3)
+            rollout = Rollout(gen, fmt, pool.submit, algo, Sampling())
             job = asyncio.gather(*(rollout.run(task, make_query(task, s)) for s in range(3)))
             while sum(pool.stats().completed.values()) < 6:
                 await asyncio.sleep(0.02)

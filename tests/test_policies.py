@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from simworkers.catalog import load_task
 from simworkers.query import make_query, seed_for
-from simworkers.task import load_task
-from system.policies import BayesOpt, ChatSession, LLMPolicy, RandomSearch, make_policy
+from system.agent.conversation import Conversation, Reply
+from system.agent.policies import BayesOpt, LLMPolicy, RandomSearch, make_policy
 from tests.conftest import CountingSimulator  # noqa: F401 - fixture `sim` lives there
 
 TASK = load_task("ota5t_generic")
@@ -41,20 +42,20 @@ def test_baselines_are_reproducible(sim):
     assert [t.design for t in a.turns] == [t.design for t in b.turns]
 
 
-class ScriptedSession(ChatSession):
+class ScriptedSession(Conversation):
     def __init__(self, replies, log):
         self.replies, self.log, self.ids = replies, log, []
 
-    async def reply(self):
+    async def reply(self, state):
         text = self.replies.pop(0)
         self.log.append(("assistant", text))
-        return text
+        return Reply(text)
 
-    def add_tool_result(self, text):
-        self.log.append(("tool", text))
+    def add(self, role, text):
+        self.log.append((role, text))
 
-    def add_user(self, text):
-        self.log.append(("user", text))
+    def fork(self):
+        return ScriptedSession(list(self.replies), list(self.log))
 
 
 def call(**args):
@@ -103,7 +104,7 @@ def test_st_iter_starts_each_turn_from_the_query_and_latest_result(sim):
 
 
 def test_hf_policy_with_a_tiny_local_model(sim, tmp_path):
-    from system.tiny import build_tiny_model
+    from system.models.tiny import build_tiny_model
 
     path = build_tiny_model(tmp_path / "tiny")
     policy = make_policy(f"hf:{path}", max_new_tokens=24, seed=0)

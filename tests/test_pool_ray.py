@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
+from simworkers.catalog import load_task
 from simworkers.pool import SimPool
-from simworkers.task import load_task
-from system.checks import random_designs
+from system.evaluation.checks import random_designs
 
 pytestmark = pytest.mark.ray
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simworkers.catalog import load_task
 from simworkers.query import make_query
 from simworkers.result import SimResult
-from simworkers.task import load_task
-from system.protocol import first_message, parse_reply, tool_message, tool_schema
+from system.agent.protocol import first_message, parse_reply, tool_message, tool_schema
 
 TASK = load_task("ota5t_generic")
 FRAGMENTS = [
@@ -143,7 +143,7 @@ def test_tool_schema_declares_every_parameter():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from system.tiny import build_tiny_model
+    from system.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny"))
 
@@ -151,7 +151,7 @@ def tiny(tmp_path_factory):
 def test_prompt_uses_the_models_chat_template(tiny):
     from transformers import AutoTokenizer
 
-    from system.chat import ChatFormat
+    from system.agent.conversation import ChatFormat
 
     tok = AutoTokenizer.from_pretrained(tiny)
     fmt = ChatFormat(tok)
@@ -171,7 +171,7 @@ class ScriptedEngine:
         self.prompts = []
 
     def generate(self, prompt_ids, sampling):
-        from actors.hf_engine import Generation
+        from wire.sampling import Generation
 
         self.prompts.append(list(prompt_ids))
         ids = self.replies.pop(0)
@@ -181,28 +181,31 @@ class ScriptedEngine:
 def test_token_session_keeps_sampled_ids_and_appends_tool_ids(tiny):
     from transformers import AutoTokenizer
 
-    from actors.hf_engine import Sampling
-    from system.chat import ChatFormat, TokenSession
+    from system.agent.conversation import ChatFormat, TokenConversation, engine_speaker
+    from wire.sampling import Sampling
 
     tok = AutoTokenizer.from_pretrained(tiny)
     fmt = ChatFormat(tok)
     reply_ids = [*tok.encode(f"<Analyze>a</Analyze>{CALL}", add_special_tokens=False), fmt.stop_id]
     engine = ScriptedEngine([reply_ids, reply_ids])
     prompt = fmt.prompt_ids("hello", [tool_schema(TASK)])
-    session = TokenSession(engine, fmt, Sampling(), list(prompt))
-    text = asyncio.run(session.reply())
-    assert "<tool_call>" in text
-    session.add_tool_result("RESULT")
-    asyncio.run(session.reply())
+    session = TokenConversation(engine_speaker(engine, Sampling()), fmt, list(prompt))
+    reply = asyncio.run(session.reply(None))
+    assert "<tool_call>" in reply.text
+    session.add("tool", "RESULT")
+    asyncio.run(session.reply(None))
     tool_ids = tok.encode(
         "\n<|im_start|>user\n<tool_response>\nRESULT\n</tool_response><|im_end|>\n<|im_start|>assistant\n",
         add_special_tokens=False,
     )
     assert session.ids == prompt + reply_ids + tool_ids + reply_ids
     assert engine.prompts[1] == prompt + reply_ids + tool_ids  # the engine saw ids, never re-tokenised text
-    assert [lp is not None for lp in session.logprobs] == (
-        [False] * len(prompt) + [True] * len(reply_ids) + [False] * len(tool_ids) + [True] * len(reply_ids)
-    )
+    second = len(prompt) + len(reply_ids) + len(tool_ids)  # the sampled tokens' spans, and only they
+    assert [(s.start, s.end) for s in session.spans] == [
+        (len(prompt), len(prompt) + len(reply_ids)),
+        (second, second + len(reply_ids)),
+    ]
+    assert all(s.logprobs == [-0.5] * len(reply_ids) for s in session.spans)
     # the same conversation rendered as text by the template tokenises to the same ids
     rendered = tok.apply_chat_template(
         [

@@ -1,5 +1,5 @@
+from simworkers.catalog import load_task
 from simworkers.query import EVAL_SEED_BASE, make_query, queries, seed_for
-from simworkers.task import load_task
 
 
 def test_queries_are_reproducible_and_splits_disjoint():

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from system.report import action_table, eval_table, method_of, write_report
+from system.evaluation.report import action_table, eval_table, method_of, write_report
 
 
 def test_method_of_reads_runs_warmup_and_baselines():

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from simworkers.result import SimResult
 from simworkers.task import Spec
-from system.reward import score_metrics, score_result, shortfall, spec_score, turn_reward
+from system.agent.reward import score_metrics, score_result, shortfall, spec_score
 
 params = st.tuples(st.floats(0.01, 0.2), st.floats(0.25, 2.0), st.floats(0.01, 0.3)).filter(
     lambda p: 2 * p[2] * (p[1] - p[0]) <= 3 * p[0] * (1 - p[2])  # the allowed region (task check)
@@ -67,8 +67,26 @@ def test_geometric_mean_and_zero_rules():
         assert score_result(specs, SimResult(status, {"a": 2.0, "b": 0.5})).value == 0.0
 
 
-def test_format_penalty_only_when_asked():
-    assert turn_reward(0.8, format_ok=False) == pytest.approx(0.3)
-    assert turn_reward(0.8, format_ok=True) == 0.8
-    assert turn_reward(0.8, format_ok=False, format_penalty=0.2) == pytest.approx(0.6)
-    assert turn_reward(0.8, format_ok=False, train=False) == 0.8
+def test_format_penalty_only_when_asked(sim):
+    """A turn's training reward is its score minus the penalty when it breaks the format; with
+    no penalty (evaluation) it is the score."""
+    import asyncio
+
+    from simworkers.catalog import load_task
+    from simworkers.query import make_query
+    from system.agent.turns import AgentState, take_action
+
+    task = load_task("ota5t_generic")
+    query = make_query(task, 3)
+    state = AgentState.opening(query, asyncio.run(sim(task, query.initial)), 3)
+    call = '<tool_call>{"name": "simulate", "arguments": {"w_in": "20u"}}</tool_call>'
+
+    def reward(text, penalty):
+        return asyncio.run(take_action(task, query, state, text, sim, penalty))
+
+    ok, bare = reward(f"<Analyze>a</Analyze>{call}", 0.5), reward(call, 0.5)  # no <Analyze>: a format error
+    assert ok.reward == ok.score and bare.score == ok.score
+    assert bare.reward == pytest.approx(bare.score - 0.5)
+    assert reward(call, 0.2).reward == pytest.approx(bare.score - 0.2)
+    assert reward(call, 0.0).reward == bare.score
+    assert reward("no idea", 0.5).reward == -0.5

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from actors.fleet import RolloutFleet
-from actors.hf_engine import HFEngine, Sampling
+from actors.hf_engine import HFEngine
 from actors.rollout import BatchingEngine, RolloutActor
+from wire.sampling import Sampling
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from system.tiny import build_tiny_model
+    from system.models.tiny import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("tiny")))
 
@@ -59,22 +60,23 @@ def test_tl_grpo_rollout_on_ray_actors_and_the_pool(ray_cluster, tiny):
     import ray
     from transformers import AutoTokenizer
 
+    from simworkers.catalog import load_task
     from simworkers.pool import SimPool
     from simworkers.query import make_query
-    from simworkers.task import load_task
-    from system.buffer import Buffer
-    from system.chat import ChatFormat
-    from system.plans import PlanConfig, Rollout
+    from system.agent.conversation import ChatFormat
+    from system.config import AlgorithmConfig
+    from system.rl.buffer import Buffer
+    from system.rl.plans import Rollout
 
     task = load_task("ota5t_generic")
     actor = ray.remote(num_cpus=0.5, max_concurrency=16)(RolloutActor).remote(tiny)
     fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny))
-    cfg = PlanConfig("tl_grpo", group_size=3, budget=2, sampling=Sampling(max_new_tokens=16))
+    algo = AlgorithmConfig(name="tl_grpo", group_size=3, budget=2)
 
     async def run():
         pool = SimPool(1)
         try:
-            rollout = Rollout(RolloutFleet([actor]), fmt, pool.submit, cfg)
+            rollout = Rollout(RolloutFleet([actor]), fmt, pool.submit, algo, Sampling(max_new_tokens=16))
             groups = await asyncio.gather(*(rollout.run(task, make_query(task, s)) for s in (0, 1)))
             return [g for gs in groups for g in gs], pool.stats()
         finally:
@@ -100,8 +102,8 @@ def test_tl_grpo_rollout_on_ray_actors_and_the_pool(ray_cluster, tiny):
 
 @pytest.mark.ray
 def test_bench_rollout_reports_its_ratios(ray_cluster):
-    from simworkers.task import load_task
-    from system.bench_rollout import run_rollout_bench
+    from simworkers.catalog import load_task
+    from system.bench.rollout import run_rollout_bench
 
     report = run_rollout_bench(None, load_task("ota5t_generic"), queries=2, group=2, budget=1, max_new_tokens=8)
     assert report["simulations"]["tl_grpo"] == report["simulations"]["traj_grpo"] == 2 * (1 + 1 * 2)

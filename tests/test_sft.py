@@ -5,9 +5,9 @@ import asyncio
 
 import pytest
 
-from simworkers.task import load_task
-from system.protocol import parse_reply
-from system.sft import END_TEXT, sft_arrow, synthetic_batch
+from simworkers.catalog import load_task
+from system.agent.protocol import parse_reply
+from system.rl.sft import END_TEXT, sft_arrow, synthetic_batch
 
 TASKS = [load_task("ota5t_generic"), load_task("tia_gf180")]
 
@@ -16,8 +16,8 @@ TASKS = [load_task("ota5t_generic"), load_task("tia_gf180")]
 def fmt(tmp_path_factory):
     from transformers import AutoTokenizer
 
-    from system.chat import ChatFormat
-    from system.tiny import build_tokenizer
+    from system.agent.conversation import ChatFormat
+    from system.models.tiny import build_tokenizer
 
     path = tmp_path_factory.mktemp("tok")
     build_tokenizer(path)

@@ -3,8 +3,10 @@
 import pytest
 
 from simworkers.backends import make_backend
-from simworkers.task import TaskError, load_task, parse_task_file
-from system.reward import score_result
+from simworkers.catalog import load_task
+from simworkers.task import TaskError
+from simworkers.taskfile import parse_task_file
+from system.agent.reward import score_result
 from tests.conftest import RC_TASK, write_task
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from simworkers.backends import make_backend
-from simworkers.task import load_task
+from simworkers.catalog import load_task
 
 # (task, parameter changes as factors of the reference, metric, expected move, bound on the ratio)
 EXPECTATIONS = [

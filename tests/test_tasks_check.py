@@ -2,8 +2,8 @@
 
 import pytest
 
-from simworkers.task import all_tasks
-from system.checks import RANDOM_MEDIAN_LIMIT, LocalRunner, check_task
+from simworkers.catalog import all_tasks
+from system.evaluation.checks import RANDOM_MEDIAN_LIMIT, LocalRunner, check_task
 
 TASKS = sorted(t.name for t in all_tasks())
 

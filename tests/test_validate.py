@@ -3,7 +3,7 @@ import math
 import pytest
 
 from simworkers.backends import make_backend
-from simworkers.task import load_task
+from simworkers.catalog import load_task
 from simworkers.validate import InvalidParams, validate_params
 
 INJECTION = "4u\n.control\nshell touch {path}\n.endc"

@@ -9,13 +9,13 @@ import torch
 
 pytest.importorskip("vllm")
 
-from actors.hf_engine import Sampling
 from actors.vllm_engine import VLLMEngine
+from wire.sampling import Sampling
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from system.tiny import build_tiny_model
+    from system.models.tiny import build_tiny_model
 
     root = tmp_path_factory.mktemp("tiny")
     return str(build_tiny_model(root / "a", seed=0)), str(build_tiny_model(root / "b", seed=1))
@@ -79,7 +79,7 @@ def test_collective_broadcast_lands_in_the_engine(engine, models):
 
     from transformers import AutoModelForCausalLM
 
-    from actors.weight_sync import WeightGroup, describe, host_store, plan_buckets, send_buckets
+    from wire.weights import WeightGroup, describe, host_store, plan_buckets, send_buckets
 
     engine.update_weights(4, AutoModelForCausalLM.from_pretrained(models[1], dtype=torch.float32).state_dict())
     state = AutoModelForCausalLM.from_pretrained(models[0], dtype=torch.float32).state_dict()

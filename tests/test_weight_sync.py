@@ -1,11 +1,11 @@
-"""Bucketed weight broadcast (actors/weight_sync.py): the bucket plan, and a real gloo group."""
+"""Bucketed weight broadcast (wire/weights.py): the bucket plan, and a real gloo group."""
 
 import threading
 
 import pytest
 import torch
 
-from actors.weight_sync import (
+from wire.weights import (
     TensorMeta,
     WeightGroup,
     describe,

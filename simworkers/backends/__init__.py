@@ -7,11 +7,14 @@ validate first, enforce a wall-clock limit by killing the process, and parse out
 
 from __future__ import annotations
 
+from typing import Literal
+
 from simworkers.backends.base import Backend
 from simworkers.backends.batch import BatchBackend
 from simworkers.backends.shared import SharedBackend
 
-BACKENDS: dict[str, type[Backend]] = {"shared": SharedBackend, "batch": BatchBackend}
+BackendName = Literal["shared", "batch"]
+BACKENDS: dict[BackendName, type[Backend]] = {"shared": SharedBackend, "batch": BatchBackend}
 
 
 def make_backend(name: str = "shared", **kwargs) -> Backend:
@@ -21,4 +24,4 @@ def make_backend(name: str = "shared", **kwargs) -> Backend:
         raise ValueError(f"unknown simulation backend '{name}'; use one of {', '.join(BACKENDS)}") from None
 
 
-__all__ = ["BACKENDS", "Backend", "BatchBackend", "SharedBackend", "make_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendName", "BatchBackend", "SharedBackend", "make_backend"]

@@ -27,7 +27,12 @@ class BatchBackend(Backend):
         deck.write_text(batch_deck(task, params))
         try:
             proc = subprocess.run(
-                [self.ngspice, "-b", str(deck)], capture_output=True, text=True, timeout=timeout_s, errors="replace"
+                [self.ngspice, "-b", str(deck)],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                errors="replace",
+                cwd=self._dir.name,  # where ngspice's models write their check files
             )
         except subprocess.TimeoutExpired:  # subprocess.run has killed ngspice already
             return RunOutput([], timed_out=True)

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from multiprocessing.connection import Connection
 
 from simworkers.backends.base import Backend, RunOutput
@@ -42,10 +43,13 @@ class SharedBackend(Backend):
         self._conn: Connection | None = None
         self._loaded: str | None = None  # the circuit the child holds, by task path and name
         self.restarts = 0
+        # ngspice's models write files (b3v33check.log, bsim4v5.out) into the working directory
+        self._scratch = tempfile.TemporaryDirectory(prefix="tlgrpo-ngspice-")
 
     def _start(self) -> None:
         # A fresh interpreter over a socket pair: no fork of the caller's threads (Ray, torch),
         # and no dependence on how the caller's main module is written.
+        os.makedirs(self._scratch.name, exist_ok=True)  # again, if closed and used after
         parent_sock, child_sock = socket.socketpair()
         fd = child_sock.fileno()
         self._proc = subprocess.Popen(
@@ -53,6 +57,7 @@ class SharedBackend(Backend):
             pass_fds=[fd],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
+            cwd=self._scratch.name,
             env={**os.environ, "PYTHONPATH": _package_root() + os.pathsep + os.environ.get("PYTHONPATH", "")},
         )
         child_sock.close()
@@ -127,6 +132,7 @@ class SharedBackend(Backend):
                 pass
         self._replace()
         self.restarts = 0
+        self._scratch.cleanup()
 
 
 def _package_root() -> str:

@@ -1,0 +1,233 @@
+"""Conversations with a model: token conversations for engines we run, message conversations for
+OpenAI-compatible endpoints. Every turn loop (rollout plans, evaluation, the format warm-up)
+talks through this one interface (system/agent/dialogue.py).
+
+`TokenConversation` keeps token ids end to end: the prompt comes from the model's own chat
+template once; each reply appends the ids the engine sampled (their span and log-probs are kept);
+each message appends the ids of the template's text for that message, cut after the assistant's
+stop token. History is never re-tokenised. `OpenAIConversation` speaks the chat-completions API
+with tool calling and writes tool calls back in the Hermes form, so one parser reads both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+from simworkers.task import Task
+from system.agent.protocol import TOOL_NAME, tool_schema
+from system.agent.turns import AgentState
+from wire.sampling import Generation, Sampling
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one reply's sampled tokens lie in a token conversation's ids."""
+
+    start: int
+    end: int
+    logprobs: list[float]
+    version: int  # the weights version that sampled them
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    span: Span | None = None  # None for conversations that hold no token ids
+
+
+class Conversation(ABC):
+    """One dialogue: the first message, then replies and the messages that answer them."""
+
+    ids: list[int]  # token ids end to end; empty where the other side keeps them (an API)
+
+    @abstractmethod
+    async def reply(self, state: AgentState) -> Reply:
+        """The next assistant reply, kept in the conversation. `state` is where the dialogue
+        stands; a model reads only the conversation, a scripted speaker may read the state."""
+
+    @abstractmethod
+    def add(self, role: str, text: str) -> None:
+        """A `tool` response or a `user` message after the last reply."""
+
+    @abstractmethod
+    def fork(self) -> Conversation:
+        """An independent copy from here on (TL-GRPO's branches share the history up to now)."""
+
+
+# Opens a conversation for a task around its first user message.
+Opener = Callable[[Task, str], Conversation]
+# Produces the next reply's token ids from the conversation's ids.
+Speaker = Callable[[list[int], AgentState], Awaitable[Generation]]
+
+
+class ChatFormat:
+    """The token-level chat format of one tokenizer: the prompt and message suffixes."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.stop_id = tokenizer.eos_token_id
+        self.stop_text = tokenizer.decode([self.stop_id])
+        self._suffix_cache: dict[str, tuple[str, str]] = {}
+
+    def prompt_ids(self, first_message: str, tools: list[dict]) -> list[int]:
+        return list(
+            self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": first_message}],
+                tools=tools,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=False,
+            )
+        )
+
+    def _frame(self, role: str) -> tuple[str, str]:
+        """The template's text around a `role` message that follows an assistant turn, from the
+        assistant's stop token to the next generation prompt: (before content, after content)."""
+        if role not in self._suffix_cache:
+            marker = "\x00CONTENT\x00"
+            base = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+            full = self.tokenizer.apply_chat_template(
+                [*base, {"role": role, "content": marker}], tokenize=False, add_generation_prompt=True
+            )
+            head = self.tokenizer.apply_chat_template(base, tokenize=False)
+            cut = head.rfind(self.stop_text)
+            if cut < 0 or not full.startswith(head[: cut + len(self.stop_text)]):
+                raise ValueError("the chat template does not end an assistant turn with the stop token")
+            tail = full[cut + len(self.stop_text) :]
+            before, _, after = tail.partition(marker)
+            self._suffix_cache[role] = (before, after)
+        return self._suffix_cache[role]
+
+    def message_ids(self, role: str, content: str) -> list[int]:
+        before, after = self._frame(role)
+        return self.tokenizer.encode(before + content + after, add_special_tokens=False)
+
+
+class TokenConversation(Conversation):
+    def __init__(self, speaker: Speaker, fmt: ChatFormat, ids: list[int]):
+        self.speaker, self.fmt, self.ids = speaker, fmt, ids
+        self.spans: list[Span] = []
+        self._open_turn = False  # the last reply was cut at max tokens: no stop token yet
+
+    def fork(self) -> TokenConversation:
+        twin = TokenConversation(self.speaker, self.fmt, list(self.ids))
+        twin.spans, twin._open_turn = list(self.spans), self._open_turn
+        return twin
+
+    async def reply(self, state: AgentState) -> Reply:
+        generation = await self.speaker(list(self.ids), state)
+        span = Span(len(self.ids), len(self.ids) + len(generation.ids), list(generation.logprobs), generation.version)
+        self.ids += generation.ids
+        self.spans.append(span)
+        self._open_turn = not generation.finished
+        return Reply(self.fmt.tokenizer.decode(generation.ids, skip_special_tokens=True), span)
+
+    def add(self, role: str, text: str) -> None:
+        if self._open_turn:  # close the cut reply as the template would
+            self.ids.append(self.fmt.stop_id)
+            self._open_turn = False
+        self.ids += self.fmt.message_ids(role, text)
+
+
+def engine_speaker(engine, sampling: Sampling) -> Speaker:
+    """Replies from an engine: a Ray-backed one (async `generate`) or a local one (run in a thread)."""
+
+    async def speak(ids: list[int], state: AgentState) -> Generation:
+        if asyncio.iscoroutinefunction(engine.generate):
+            return await engine.generate(ids, sampling)
+        return await asyncio.to_thread(engine.generate, ids, sampling)
+
+    return speak
+
+
+def token_opener(speaker: Speaker, fmt: ChatFormat) -> Opener:
+    """Token conversations that start from the chat template's prompt with the `simulate` tool."""
+
+    def open_conversation(task: Task, first_message: str) -> TokenConversation:
+        return TokenConversation(speaker, fmt, fmt.prompt_ids(first_message, [tool_schema(task)]))
+
+    return open_conversation
+
+
+class EndpointError(RuntimeError):
+    """The OpenAI-compatible endpoint refused or failed a request."""
+
+
+@dataclass
+class OpenAIConversation(Conversation):
+    base_url: str
+    model: str
+    tools: list[dict]
+    messages: list[dict]
+    api_key: str | None = None
+    temperature: float = 1.0
+    max_tokens: int = 1024
+    timeout_s: float = 300.0
+    ids: list[int] = field(default_factory=list)  # an API returns text, not token ids
+    _last_call_id: str | None = None
+
+    def _post(self, body: dict) -> dict:
+        request = urllib.request.Request(
+            self.base_url.rstrip("/") + "/chat/completions",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise EndpointError(f"{self.base_url}: HTTP {exc.code}: {exc.read()[:300]!r}") from None
+        except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as exc:
+            raise EndpointError(f"{self.base_url}: {exc}") from None
+
+    async def reply(self, state: AgentState) -> Reply:
+        body = {
+            "model": self.model,
+            "messages": self.messages,
+            "tools": self.tools,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        data = await asyncio.to_thread(self._post, body)
+        try:
+            message = data["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError):
+            raise EndpointError(f"{self.base_url}: no choices[0].message in the reply") from None
+        self.messages.append({k: v for k, v in message.items() if k in ("role", "content", "tool_calls")})
+        text = message.get("content") or ""
+        calls = message.get("tool_calls") or []
+        self._last_call_id = calls[0].get("id", "call_0") if calls else None
+        for call in calls:  # written back in the Hermes form, so that one parser reads both
+            function = call.get("function", {})
+            arguments = function.get("arguments", "{}")
+            try:
+                arguments = json.loads(arguments) if isinstance(arguments, str) else arguments
+            except json.JSONDecodeError:
+                pass
+            text += (
+                "\n<tool_call>"
+                + json.dumps({"name": function.get("name", TOOL_NAME), "arguments": arguments}, default=str)
+                + "</tool_call>"
+            )
+        return Reply(text)
+
+    def add(self, role: str, text: str) -> None:
+        if role == "tool" and self._last_call_id is not None:
+            self.messages.append({"role": "tool", "tool_call_id": self._last_call_id, "content": text})
+        else:
+            self.messages.append({"role": "user", "content": text})
+        self._last_call_id = None
+
+    def fork(self) -> OpenAIConversation:
+        return replace(self, messages=copy.deepcopy(self.messages), ids=[])

@@ -1,0 +1,186 @@
+"""Policies behind one interface: random search, Bayesian optimisation, and language models.
+
+Every policy runs an episode: it starts from the query's simulated initial design and proposes at
+most `budget` more designs through `simulate`. Language models talk through a `Conversation`
+(token ids for local models, messages for OpenAI-compatible servers) in the one turn loop
+(system/agent/dialogue.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import zlib
+from abc import ABC, abstractmethod
+from typing import Literal, get_args
+
+import numpy as np
+
+from simworkers.query import Query, random_design
+from simworkers.task import Task
+from system.agent.conversation import ChatFormat, OpenAIConversation, Opener, engine_speaker, token_opener
+from system.agent.dialogue import run_turns
+from system.agent.episode import Episode, Protocol, Simulate, Turn, start_episode
+from system.agent.protocol import tool_schema
+from system.agent.reward import score_result
+from system.agent.turns import AgentState
+from wire.sampling import Sampling
+
+Baseline = Literal["random", "bo"]  # the policies that need no model
+BASELINES: tuple[Baseline, ...] = get_args(Baseline)
+
+
+class Policy(ABC):
+    name: str
+    uses_protocol = False  # only language models read prompts; the others run once per query
+
+    @abstractmethod
+    async def run(self, task: Task, query: Query, protocol: Protocol, budget: int, simulate: Simulate) -> Episode:
+        """Run one episode; the budget counts simulations after the initial design."""
+
+
+def _rng(policy: str, query: Query) -> np.random.Generator:
+    return np.random.default_rng([zlib.crc32(policy.encode()), zlib.crc32(query.task.encode()), query.seed])
+
+
+async def _simulated_turn(task: Task, query: Query, index: int, design: dict, simulate: Simulate) -> Turn:
+    result = await simulate(task, design)
+    return Turn(index, "call", dict(design), result, score_result(query.specs, result).value)
+
+
+class RandomSearch(Policy):
+    """`budget` designs drawn uniformly (in each parameter's scale) inside the ranges."""
+
+    name = "random"
+
+    async def run(self, task, query, protocol, budget, simulate):
+        episode = await start_episode(task, query, self.name, protocol, budget, simulate)
+        rng = _rng(self.name, query)
+        for k in range(1, budget + 1):
+            episode.turns.append(await _simulated_turn(task, query, k, random_design(task, rng), simulate))
+        return episode
+
+
+class BayesOpt(Policy):
+    """Gaussian-process Bayesian optimisation (the `bayesian-optimization` package): the initial
+    design is its first observation, then exactly `budget` suggestions. Log-scale parameters are
+    searched in log10 space."""
+
+    name = "bo"
+
+    async def run(self, task, query, protocol, budget, simulate):
+        from bayes_opt import BayesianOptimization
+
+        episode = await start_episode(task, query, self.name, protocol, budget, simulate)
+        bounds = {
+            p.name: (math.log10(p.lo), math.log10(p.hi)) if p.scale == "log" else (p.lo, p.hi) for p in task.params
+        }
+
+        def to_space(design: dict) -> dict:
+            return {p.name: math.log10(design[p.name]) if p.scale == "log" else design[p.name] for p in task.params}
+
+        def from_space(point: dict) -> dict:
+            design = {}
+            for p in task.params:
+                value = 10 ** float(point[p.name]) if p.scale == "log" else float(point[p.name])
+                design[p.name] = min(p.hi, max(p.lo, value))
+            return design
+
+        seed = int(_rng(self.name, query).integers(2**31 - 1))
+        optimizer = BayesianOptimization(
+            f=None, pbounds=bounds, random_state=seed, verbose=0, allow_duplicate_points=True
+        )
+        optimizer.register(params=to_space(query.initial), target=episode.initial_score)
+        for k in range(1, budget + 1):
+            point = await asyncio.to_thread(optimizer.suggest)  # GP fit: keep the event loop free
+            turn = await _simulated_turn(task, query, k, from_space(point), simulate)
+            episode.turns.append(turn)
+            optimizer.register(params=point, target=turn.score)
+        return episode
+
+
+class LLMPolicy(Policy):
+    """A language model agent: multi-turn (full history) or ST-iter (query + latest result)."""
+
+    uses_protocol = True
+
+    def __init__(self, name: str, open_conversation: Opener):
+        self.name, self.open_conversation = name, open_conversation
+
+    async def run(self, task, query, protocol, budget, simulate):
+        episode = await start_episode(task, query, self.name, protocol, budget, simulate)
+        state = AgentState.opening(query, episode.turns[0].result, budget)
+        # evaluation never applies the format penalty
+        dialogue = await run_turns(self.open_conversation, task, query, state, budget, simulate, protocol=protocol)
+        for step in dialogue.steps:
+            parsed, outcome, span = step.outcome.parsed, step.outcome, step.reply.span
+            action = "over_budget" if parsed.action == "call" and outcome.result is None else parsed.action
+            episode.turns.append(
+                Turn(
+                    step.turn,
+                    action,
+                    outcome.design,
+                    outcome.result,
+                    outcome.score,
+                    parsed.format_ok,
+                    list(parsed.errors),
+                    step.reply.text,
+                    (span.start, span.end) if span else None,
+                )
+            )
+        if protocol == "multi-turn":
+            episode.ids = list(dialogue.conversation.ids)
+        return episode
+
+
+def hf_opener(
+    path: str, max_new_tokens: int = 256, temperature: float = 1.0, top_p: float = 0.95, seed: int | None = None, **_
+) -> Opener:
+    """Token conversations with a local Hugging Face model; concurrent episodes share batches."""
+    from actors.hf_engine import HFEngine
+    from actors.rollout import BatchingEngine
+
+    model = HFEngine(path)
+    engine = BatchingEngine(model, batch_window_s=0.01, max_batch=32)
+    speaker = engine_speaker(engine, Sampling(max_new_tokens, temperature, top_p, seed))
+    return token_opener(speaker, ChatFormat(model.tokenizer))
+
+
+def openai_opener(
+    base_url: str,
+    model: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    temperature: float = 1.0,
+    max_tokens: int = 1024,
+    **_,
+) -> Opener:
+    api_key = os.environ.get(api_key_env)
+
+    def open_conversation(task: Task, first_message: str) -> OpenAIConversation:
+        return OpenAIConversation(
+            base_url,
+            model or "default",
+            [tool_schema(task)],
+            [{"role": "user", "content": first_message}],
+            api_key,
+            temperature,
+            max_tokens,
+        )
+
+    return open_conversation
+
+
+def make_policy(spec: str, **options) -> Policy:
+    """`random`, `bo`, `hf:PATH` (a local Hugging Face model), or `openai:BASE_URL` with
+    options model= (and api_key_env=)."""
+    if spec == "random":
+        return RandomSearch()
+    if spec == "bo":
+        return BayesOpt()
+    kind, _, target = spec.partition(":")
+    if kind == "hf" and target:
+        return LLMPolicy(f"hf:{target}", hf_opener(target, **options))
+    if kind == "openai" and target:
+        return LLMPolicy(f"openai:{options.get('model') or 'default'}", openai_opener(target, **options))
+    raise ValueError(f"unknown policy {spec!r}: use random, bo, hf:PATH or openai:BASE_URL")

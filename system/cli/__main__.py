@@ -1,0 +1,5 @@
+import sys
+
+from system.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""`tlgrpo bench sim|rollout|learner`: each prints ratios against a baseline measured in the same run."""
+
+from __future__ import annotations
+
+import json
+
+from system.cli.common import BACKEND_NAMES, CliError, positive_int, tasks_named
+
+
+def cmd_bench_sim(args) -> int:
+    from system.bench.sim import run_bench
+
+    report = run_bench(tasks_named(args.tasks), args.backend, args.sims)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"cores {report['cores']}, {report['sims_per_task']} designs per task")
+    print(f"{'task':22s} {'backend':8s} {'raw ms':>8s} {'raw/s':>8s} {'pool/s':>8s} {'efficiency':>10s}")
+    for r in report["rows"]:
+        print(
+            f"{r['task']:22s} {r['backend']:8s} {r['raw_ms_median']:8.1f} {r['raw_per_s']:8.1f} "
+            f"{r['pool_per_s']:8.1f} {r['pool_efficiency']:10.3f}"
+        )
+    for backend, s in report["backends"].items():
+        print(f"pool_efficiency[{backend}] = {s['pool_efficiency']:.3f}")
+    return 0
+
+
+def cmd_bench_rollout(args) -> int:
+    from simworkers.catalog import load_task
+    from system.bench.rollout import run_rollout_bench
+
+    try:
+        task = load_task(args.task)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    report = run_rollout_bench(
+        args.model, task, args.queries, args.group, args.budget, args.max_new_tokens, replace=not args.no_replace
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    st = report["setting"]
+    print(f"engine {st['engine']}, model {st['model']}, task {st['task']}, B={st['B']} G={st['G']} T={st['T']}")
+    for key in ("rollout_s", "generation_alone_s", "simulation_alone_s", "traj_grpo_s"):
+        print(f"{key:22s} {report[key]:8.2f}")
+    print(
+        f"overlap        {report['overlap']:.3f}\nagent_overhead {report['agent_overhead']:.3f}\n"
+        f"tl_over_traj_time {report['tl_over_traj_time']:.3f} (simulations {report['simulations']})"
+    )
+    return 0
+
+
+def cmd_bench_learner(args) -> int:
+    from system.bench.learner import run_learner_bench
+
+    report = run_learner_bench(
+        args.model, args.world_size, args.samples, args.steps, args.micro_batch_tokens, args.device
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    st = report["setting"]
+    print(f"model {st['model']}, {st['parameters']} parameters, {st['world_size']} rank(s) on {st['device']}")
+    print(
+        f"train step {report['train_step_s']:.2f} s ({report['tokens_per_s']:.0f} tok/s), "
+        f"bare {report['bare_step_s']:.2f} s"
+    )
+    print(
+        f"learner_efficiency {report['learner_efficiency']:.3f}\npacking_efficiency {report['packing_efficiency']:.3f}"
+    )
+    print(
+        f"weight sync {report['weight_sync_s']:.3f} s for {report['weights_gb']:.4f} GB "
+        f"({report['weight_sync_s_per_gb']:.2f} s/GB)"
+    )
+    return 0
+
+
+def add_commands(sub) -> None:
+    """bench sim, rollout, learner"""
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
+    p = bench.add_parser("sim", help="simulation throughput raw and through the Ray pool")
+    p.add_argument("tasks", nargs="*")
+    p.add_argument("--sims", type=positive_int, default=100, help="designs per task (default 100)")
+    p.add_argument("--backend", action="append", choices=BACKEND_NAMES, help="backend(s) to measure (default both)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_sim)
+
+    p = bench.add_parser("rollout", help="TL-GRPO rollout time against generation alone and simulation alone")
+    p.add_argument("--model", help="HF model folder (default: a tiny model built from a config)")
+    p.add_argument("--task", default="telescopic_sky130")
+    p.add_argument("--queries", type=positive_int, default=4, help="B")
+    p.add_argument("--group", type=positive_int, default=4, help="G")
+    p.add_argument("--budget", type=positive_int, default=2, help="T")
+    p.add_argument("--max-new-tokens", type=positive_int, default=32)
+    p.add_argument("--no-replace", action="store_true", help="keep the model's own replies")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_rollout)
+
+    p = bench.add_parser("learner", help="train-step speed against a bare forward+backward+step, packing, weight sync")
+    p.add_argument("--model", default=None, help="a Hugging Face folder (default: the tiny model, built here)")
+    p.add_argument("--world-size", type=positive_int, default=2)
+    p.add_argument("--samples", type=positive_int, default=32, help="samples per training batch")
+    p.add_argument("--steps", type=positive_int, default=3)
+    p.add_argument("--micro-batch-tokens", type=positive_int, default=8192)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_learner)

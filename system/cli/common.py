@@ -1,0 +1,52 @@
+"""What every command shares: the one-line user error, task lookup, the console, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from simworkers.backends import BACKENDS
+
+
+class CliError(Exception):
+    """A bad argument or input: printed as one line, exit status 2."""
+
+
+BACKEND_NAMES = list(BACKENDS)
+
+
+def tasks_named(names: list[str] | None):
+    from simworkers.catalog import all_tasks, load_task
+
+    if not names:
+        return sorted(all_tasks(), key=lambda t: (t.domain, t.name))
+    try:
+        return [load_task(n) for n in names]
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+
+
+def console():
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def budget_list(text: str) -> list[int]:
+    try:
+        budgets = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
+    if not budgets or min(budgets) < 1:
+        raise argparse.ArgumentTypeError(f"budgets must be integers >= 1: {text!r}")
+    return budgets
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value

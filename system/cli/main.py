@@ -1,0 +1,39 @@
+"""The `tlgrpo` command line: the parser and the entry point. Commands live by group in
+`circuits` (tasks, simulate, pdk), `runs` (eval, train, sft, demo, report) and `bench`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from simworkers.pdk import PdkError
+from simworkers.task import TaskError
+from system.cli import bench, circuits, runs
+from system.cli.common import BACKEND_NAMES, CliError
+from system.config import ConfigError
+from system.runtime import apply_defaults
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlgrpo", description="Turn-level GRPO for circuit sizing")
+    sub = parser.add_subparsers(dest="command", required=True)
+    circuits.add_commands(sub)
+    bench.add_commands(sub)
+    runs.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    apply_defaults()
+    args = build_parser().parse_args(argv)
+    if args.command == "bench" and args.action == "sim":
+        args.backend = args.backend or BACKEND_NAMES
+    try:
+        return args.func(args)
+    except (CliError, TaskError, PdkError, ConfigError) as exc:
+        print(f"tlgrpo: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

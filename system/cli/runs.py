@@ -1,0 +1,214 @@
+"""Commands that train or evaluate policies: `eval`, `train`, `sft`, `demo`, `report`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from system.agent.episode import PROTOCOLS
+from system.cli.common import BACKEND_NAMES, CliError, budget_list, console, positive_int
+from system.runtime import init_ray
+
+
+def cmd_eval(args) -> int:
+    import asyncio
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from simworkers.catalog import resolve_tasks
+    from simworkers.pool import SimPool
+    from system.agent.policies import make_policy
+    from system.evaluation.evaluate import count_jobs, run_evaluation, summarise, write_outputs
+
+    try:
+        tasks = resolve_tasks(args.tasks)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    options = {
+        "model": args.model,
+        "api_key_env": args.api_key_env,
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+        "seed": args.seed,
+    }
+    try:
+        policies = [make_policy(spec, **options) for spec in args.policy]
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    protocols = args.protocol or ["multi-turn"]
+    out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
+    total = count_jobs(tasks, policies, protocols, args.queries)
+    init_ray(args.workers, object_store_mb=256)
+
+    async def main():
+        pool = SimPool(args.workers, args.backend)
+        columns = (
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, console=console()) as progress:
+                bar = progress.add_task("episodes", total=total)
+                episodes = await run_evaluation(
+                    tasks,
+                    policies,
+                    protocols,
+                    args.queries,
+                    args.budget,
+                    pool.submit,
+                    concurrency=args.concurrency,
+                    on_done=lambda _: progress.advance(bar),
+                )
+            return episodes, pool.stats()
+        finally:
+            pool.shutdown()
+
+    started = time.monotonic()
+    episodes, stats = asyncio.run(main())
+    summary = summarise(episodes, tasks)
+    settings = {
+        "tasks": [t.name for t in tasks],
+        "policies": args.policy,
+        "protocols": protocols,
+        "queries": args.queries,
+        "budget": args.budget,
+        "wall_s": round(time.monotonic() - started, 1),
+        "simulations": sum(stats.completed.values()),
+        "sim_status": stats.completed,
+    }
+    write_outputs(out, episodes, summary, settings)
+    print((out / "results.md").read_text())
+    print(
+        f"wrote {out}/results.md, results.json, episodes.jsonl, turn_curves.png "
+        f"({len(episodes)} episodes, {settings['simulations']} simulations, {settings['wall_s']} s)"
+    )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job: a short TL-GRPO training on CPU with the tiny model, then the evaluation table
+    of the trained policy against random search on the same held-out queries."""
+    import time
+
+    from system.config import load_config
+    from system.rl.train import Trainer
+
+    out = args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    cfg = load_config("tiny-cpu", [f"run.out_dir={out}", *args.overrides])
+    result = Trainer(cfg).run()
+    print((Path(out) / "eval" / f"step_{cfg.run.steps:06d}" / "results.md").read_text())
+    state = result["state"]
+    print(
+        f"{state.step} TL-GRPO steps ({len(state.trained)} with an update; a step whose groups all scored "
+        f"alike has no learning signal). Run folder: {out} (metrics.jsonl, checkpoints, eval, wandb)"
+    )
+    return 0
+
+
+def _train_config(args):
+    """CONFIG [key=value ...]; a first argument with `=` is an override of the default config."""
+    from system.config import load_config
+
+    if args.config and "=" in args.config:
+        args.overrides, args.config = [args.config, *args.overrides], None
+    return load_config(args.config, args.overrides)
+
+
+def cmd_train(args) -> int:
+    from system.rl.train import Trainer
+
+    cfg = _train_config(args)
+    result = Trainer(cfg, resume=args.resume).run()
+    state = result["state"]
+    print(
+        f"trained {len(state.trained)} of {state.step} steps (weights version {state.version}); "
+        f"checkpoints in {result['out_dir']}/checkpoints, final policy in {result['final_model']}"
+    )
+    return 0
+
+
+def cmd_sft(args) -> int:
+    from system.rl.sft import run_sft
+
+    cfg = _train_config(args)
+    report = run_sft(cfg, args.episodes, args.epochs, args.batch_episodes, args.lr, args.budgets)
+    print(
+        f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
+        f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s\n"
+        f"replies in the protocol's format (32 sampled first replies): {report['format_ok_rate']:.2f}\n"
+        f"start training from it: tlgrpo train CONFIG model.path={report['final_model']}"
+    )
+    return 0
+
+
+def cmd_report(args) -> int:
+    from system.evaluation.report import write_report
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise CliError(f"no such folder: {root}")
+    out = write_report(root)
+    print(out.read_text())
+    print(f"wrote {out}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    """eval, train, sft, report, demo"""
+    p = sub.add_parser("eval", help="evaluate policies on held-out queries; writes tables, episodes and plots")
+    p.add_argument(
+        "--policy", action="append", required=True, help="random | bo | hf:PATH | openai:BASE_URL (repeat for several)"
+    )
+    p.add_argument("--tasks", action="append", help="in-domain (default), out-of-domain, all, or task names")
+    p.add_argument("--queries", type=positive_int, default=100, help="held-out queries per task (default 100)")
+    p.add_argument(
+        "--protocol",
+        action="append",
+        choices=PROTOCOLS,
+        help="for language-model policies (default multi-turn; repeat for both)",
+    )
+    p.add_argument("--budget", type=positive_int, default=5, help="simulations after the initial design (T)")
+    p.add_argument("--out", help="output folder (default runs/eval-TIMESTAMP)")
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="simulation actors")
+    p.add_argument("--concurrency", type=positive_int, default=16, help="episodes in flight")
+    p.add_argument("--backend", default="shared", choices=BACKEND_NAMES)
+    p.add_argument("--model", help="model name for openai: policies")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key")
+    p.add_argument("--max-new-tokens", type=positive_int, default=512)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None, help="sampling seed for hf: policies")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train a policy: tlgrpo train CONFIG [key=value ...]")
+    p.add_argument("config", nargs="?", default=None, help="a config file or a shipped config name (default tiny-cpu)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value, e.g. algorithm.group_size=4 run.steps=2")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in run.out_dir")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sft", help="format warm-up on synthetic protocol episodes (random designs)")
+    p.add_argument("config", nargs="?", default=None, help="a config file or a shipped config name (default tiny-cpu)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value; run.out_dir says where the warmed-up model goes")
+    p.add_argument("--episodes", type=positive_int, default=256)
+    p.add_argument("--epochs", type=positive_int, default=3)
+    p.add_argument("--batch-episodes", type=positive_int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--budgets",
+        type=budget_list,
+        default=None,
+        help="comma-separated episode budgets, cycled (default: algorithm.budget), e.g. 3,5",
+    )
+    p.set_defaults(func=cmd_sft)
+
+    p = sub.add_parser("report", help="tables and figures of a comparison folder (scripts/compare.sh)")
+    p.add_argument("root", help="the folder scripts/compare.sh wrote, e.g. runs/compare")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")
+    p.add_argument("overrides", nargs="*", help="key.sub=value on top of configs/tiny-cpu.yaml")
+    p.add_argument("--out", default=None, help="run folder (default runs/demo-TIME)")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,227 @@
+"""`tlgrpo report OUT`: the comparison's tables and figures from what scripts/compare.sh wrote.
+
+Reads each training run's `metrics.jsonl` and wall time, and the two evaluations' `results.json`
+(in-domain and out-of-domain) with their `episodes.jsonl`; writes `report.md` (tables shaped like
+the paper's Tables 1 and 2: best score at the evaluation budget per task, mean over seeds with the
+spread across seeds; and what each method's turns did: simulated, refused, ended, unparsed),
+`training_curves.png` (reward, entropy and response length per step, the paper's Figure 3) and
+`turn_curves.png` (history-best per turn on held-out queries, Figure 4).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from system.config import ALGORITHMS
+
+METHODS = ALGORITHMS  # the RL methods, in report order
+_RUN = re.compile(r"^hf:.*?/(?P<method>[a-z_]+)-s(?P<seed>\d+)/final")
+
+
+def method_of(row_name: str) -> tuple[str, int | None]:
+    """('tl_grpo', 0) for an RL run's row, ('warm-up', None) for the warm-up, else the name."""
+    name = row_name.removesuffix(" (multi-turn)").removesuffix(" (n/a)")
+    match = _RUN.match(name)
+    if match:
+        return match["method"], int(match["seed"])
+    if name.startswith("hf:") and "warmup" in name:
+        return "warm-up", None
+    return name, None
+
+
+def in_row_order(methods) -> list[str]:
+    """Baselines first (BO, random search, the warm-up), then the RL methods, then anything else."""
+    order = ["bo", "random", "warm-up", *METHODS]
+    return sorted(methods, key=lambda m: order.index(m) if m in order else len(order))
+
+
+def _mean_spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
+
+
+def eval_table(results: dict, average: str) -> tuple[str, dict]:
+    """Rows grouped by method (seeds pooled as mean ± population std across seeds)."""
+    tasks = results["tasks"]
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for row in results["rows"]:
+        by_method[method_of(row["method"])[0]].append(row)
+    head = ["method", *tasks, f"avg {average}", "format errors"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    lines.append(
+        "| initial design (turn 0) | " + " | ".join(f"{results['initial'].get(t, 0):.3f}" for t in tasks) + " | - | - |"
+    )
+    averages = {}
+    for method in in_row_order(by_method):
+        rows = by_method[method]
+        cells = [_mean_spread([r["per_task"][t] for r in rows]) for t in tasks]
+        avg = [r["averages"][average] for r in rows]
+        averages[method] = avg
+        errors = [r["format_error_rate"] for r in rows if r["format_error_rate"] is not None]
+        err = f"{statistics.fmean(errors):.2f}" if errors else "-"
+        seeds = f" ({len(rows)} seeds)" if len(rows) > 1 else ""
+        lines.append(f"| {method}{seeds} | " + " | ".join(cells) + f" | {_mean_spread(avg)} | {err} |")
+    return "\n".join(lines), averages
+
+
+ACTIONS = (
+    ("ok", "simulated"),
+    ("failed", "simulation failed or timed out"),
+    ("invalid", "design refused (outside the ranges, unknown name)"),
+    ("end", "`<Design End>`"),
+    ("none", "no action parsed"),
+)
+
+
+def _action_kind(turn: dict) -> str:
+    if turn["action"] != "call":
+        return "end" if turn["action"] == "end" else "none"
+    status = (turn.get("result") or {}).get("status", "invalid")
+    return "failed" if status == "timeout" else status
+
+
+def action_table(episodes: list[dict]) -> str:
+    """Share of each method's turns (after the initial design) by what they did, seeds pooled."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for episode in episodes:
+        method = method_of(episode["policy"])[0]
+        for turn in episode["turns"][1:]:
+            counts[method][_action_kind(turn)] += 1
+            counts[method]["format errors"] += not turn.get("format_ok", True)
+    head = ["method", "turns", *(title for _, title in ACTIONS), "format errors"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for method in in_row_order(counts):
+        row = counts[method]
+        total = sum(row[kind] for kind, _ in ACTIONS)
+        shares = [f"{row[kind] / max(1, total):.2f}" for kind, _ in (*ACTIONS, ("format errors", ""))]
+        lines.append(f"| {method} | {total} | " + " | ".join(shares) + " |")
+    return "\n".join(lines)
+
+
+def _curves_by_method(results: dict) -> dict[str, list[list[float]]]:
+    out: dict[str, list[list[float]]] = defaultdict(list)
+    for row in results["rows"]:
+        out[method_of(row["method"])[0]].append(row["history_best"])
+    return out
+
+
+def load_runs(root: Path) -> dict[str, dict[int, list[dict]]]:
+    runs: dict[str, dict[int, list[dict]]] = defaultdict(dict)
+    for path in sorted(root.glob("*-s*/metrics.jsonl")):
+        method, _, seed = path.parent.name.rpartition("-s")
+        if method in METHODS and seed.isdigit():
+            runs[method][int(seed)] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return runs
+
+
+def _series(lines: list[dict], key: str) -> tuple[list[int], list[float]]:
+    points = [(x["step"], x[key]) for x in lines if x.get(key) is not None]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def plot_training(runs: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("reward/mean", "mean turn reward"), ("entropy", "entropy"), ("response_length/mean", "response tokens")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(15, 4))
+    for method in METHODS:
+        for seed, lines in sorted(runs.get(method, {}).items()):
+            for ax, (key, _) in zip(axes, keys):
+                steps, values = _series(lines, key)
+                style = {"color": f"C{METHODS.index(method)}", "linestyle": "-" if seed == 0 else "--"}
+                ax.plot(steps, values, label=f"{method} s{seed}", alpha=0.8, **style)
+    for ax, (_, title) in zip(axes, keys):
+        ax.set(title=title, xlabel="step")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_turns(results: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
+    for ax, (title, result) in zip(axes[0], results.items()):
+        for method, curves in _curves_by_method(result).items():
+            mean = [statistics.fmean(c[k] for c in curves) for k in range(len(curves[0]))]
+            ax.plot(range(len(mean)), mean, marker="o", label=method)
+        ax.set(title=f"{title}: best score so far", xlabel="simulations after the initial design", ylabel="score")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def training_table(runs: dict, root: Path) -> str:
+    lines = [
+        "| run | steps | updates | simulations | first 4 steps: reward | last 4 steps: reward | entropy (last) "
+        "| format errors (last 4) | wall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for method in METHODS:
+        for seed, rows in sorted(runs.get(method, {}).items()):
+            if not rows:
+                continue
+            wall_file = root / f"{method}-s{seed}.time"
+            # one line per attempt (a resumed run has several)
+            attempts = wall_file.read_text().splitlines() if wall_file.exists() else []
+            wall = f"{sum(float(a.split()[0]) for a in attempts if a.strip()):.0f} s" if attempts else "-"
+            head, tail = rows[:4], rows[-4:]
+            entropy = [r["entropy"] for r in rows if "entropy" in r]
+
+            def mean(key, part):
+                values = [r[key] for r in part if key in r]
+                return statistics.fmean(values) if values else float("nan")
+
+            lines.append(
+                f"| {method} s{seed} | {len(rows)} | {sum('loss' in r for r in rows)} "
+                f"| {sum(r.get('simulations', 0) for r in rows)} | {mean('reward/mean', head):.3f} "
+                f"| {mean('reward/mean', tail):.3f} | {entropy[-1] if entropy else float('nan'):.3f} "
+                f"| {mean('format_error_rate', tail):.2f} | {wall} |"
+            )
+    return "\n".join(lines)
+
+
+def write_report(root: Path) -> Path:
+    runs = load_runs(root)
+    evals = {}
+    parts = ["# Comparison report", ""]
+    for name, title in (("eval-in", "in-domain"), ("eval-out", "out-of-domain")):
+        path = root / name / "results.json"
+        if not path.exists():
+            continue
+        result = evals[title] = json.loads(path.read_text())
+        s = result["settings"]
+        table, _ = eval_table(result, title)
+        parts += [
+            f"## {title} ({s['queries']} held-out queries per task, budget {s['budget']}, {s['wall_s']} s)",
+            "",
+            table,
+            "",
+        ]
+        episodes = root / name / "episodes.jsonl"
+        if episodes.exists():
+            lines = [json.loads(x) for x in episodes.read_text().splitlines() if x.strip()]
+            parts += [f"What the turns did ({title}), as shares of all turns after the initial design:", ""]
+            parts += [action_table(lines), ""]
+    if runs:
+        plot_training(runs, root / "training_curves.png")
+        parts += ["## Training", "", training_table(runs, root), "", "![training curves](training_curves.png)", ""]
+    if evals:
+        plot_turns(evals, root / "turn_curves.png")
+        parts += ["![per-turn curves](turn_curves.png)", ""]
+    out = root / "report.md"
+    out.write_text("\n".join(parts))
+    return out

@@ -1,0 +1,189 @@
+"""`tlgrpo sft`: the format warm-up, a short supervised stage before reinforcement learning.
+
+Synthetic episodes follow the protocol exactly: the real first message, replies that reason in
+<Analyze>, call `simulate` with a design drawn uniformly inside the ranges (so the model learns
+the format and nothing about good designs), the real simulation results as tool messages, and
+<Design End> once the budget is spent. The learner trains on the reply tokens only
+(cross-entropy); the result is a Hugging Face folder that every method starts from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simworkers.query import EVAL_SEED_BASE, make_query, random_design
+from simworkers.result import SimResult
+from simworkers.task import Task
+from system.agent.conversation import ChatFormat, Speaker, token_opener
+from system.agent.dialogue import run_turns
+from system.agent.episode import Simulate
+from system.agent.protocol import first_message, tool_schema
+from system.agent.turns import AgentState
+from system.config import TrainConfig
+from system.models import policy_model_path
+from system.rl.buffer import Group, Sample, Segment
+from system.runtime import init_ray
+from wire.sampling import Generation
+
+# Neutral reasoning: the words of the format, no advice about which way a design should move.
+ANALYSES = (
+    "Try another design inside the ranges.",
+    "Simulate a new point and compare the metrics with the specs.",
+    "Explore a different set of parameter values.",
+    "Check how the metrics respond to a new design.",
+)
+
+
+def call_text(task: Task, design: dict[str, float], rng: random.Random) -> str:
+    args = {p.name: float(f"{design[p.name]:.3g}") for p in task.params}
+    return (
+        f"<Analyze>{rng.choice(ANALYSES)}</Analyze>\n<tool_call>"
+        + json.dumps({"name": "simulate", "arguments": args})
+        + "</tool_call>"
+    )
+
+
+END_TEXT = "<Analyze>The budget is spent; the best design so far stands.</Analyze>\n<Design End>"
+
+
+def scripted_speaker(task: Task, fmt: ChatFormat, seed: int) -> Speaker:
+    """Replies that call `simulate` with a random design while simulations are left, then end;
+    each reply is its text's token ids and the stop token."""
+    rng = random.Random(seed)
+    np_rng = np.random.default_rng(seed)
+
+    async def speak(ids: list[int], state: AgentState) -> Generation:
+        text = call_text(task, random_design(task, np_rng), rng) if state.left > 0 else END_TEXT
+        return Generation([*fmt.tokenizer.encode(text, add_special_tokens=False), fmt.stop_id], [], True)
+
+    return speak
+
+
+async def synthetic_episode(task: Task, seed: int, budget: int, fmt: ChatFormat, simulate: Simulate) -> Sample:
+    """One whole conversation as token ids; a segment per reply (its tokens, stop token included)."""
+    query = make_query(task, seed)
+    state = AgentState.opening(query, await simulate(task, query.initial), budget)
+    opener = token_opener(scripted_speaker(task, fmt, seed), fmt)
+    dialogue = await run_turns(opener, task, query, state, budget, simulate)
+    segments = [Segment(s.reply.span.start, s.reply.span.end, 1.0, [], s.turn) for s in dialogue.steps]
+    return Sample(dialogue.conversation.ids, segments, task.name, seed, dialogue.state.best, True, 0, 0)
+
+
+async def synthetic_batch(
+    tasks: list[Task], first_seed: int, n: int, budgets: list[int], fmt, simulate
+) -> list[Sample]:
+    """`n` episodes, cycling through the tasks and (independently) through the budgets, so that
+    one warm-up serves training at one budget and evaluation at another."""
+    jobs = [
+        synthetic_episode(
+            tasks[i % len(tasks)],
+            (first_seed + i) % EVAL_SEED_BASE,
+            budgets[(i // len(tasks)) % len(budgets)],
+            fmt,
+            simulate,
+        )
+        for i in range(n)
+    ]
+    return list(await asyncio.gather(*jobs))
+
+
+def sft_arrow(samples: list[Sample]):
+    """The learner's batch schema with advantage 1 on every reply token."""
+    from system.rl.buffer import Buffer
+
+    buffer = Buffer(flat_groups="keep")
+    buffer.add(Group(0, samples, "sft", per_turn=False))
+    batch = buffer.take(len(buffer))
+    import pyarrow as pa
+
+    ones = [[1.0 if m else 0.0 for m in row] for row in batch.column("loss_mask").to_pylist()]
+    index = batch.schema.get_field_index("advantages")
+    return batch.set_column(index, batch.schema.field(index), pa.array(ones, pa.list_(pa.float32())))
+
+
+def format_rate(model_path: str, tasks: list[Task], n: int, budget: int, max_new_tokens: int) -> float:
+    """Share of first replies, sampled at temperature 1, that parse as a valid call or end."""
+    from actors.hf_engine import HFEngine
+    from system.agent.protocol import parse_reply
+    from wire.sampling import Sampling
+
+    engine = HFEngine(model_path)
+    fmt = ChatFormat(engine.tokenizer)
+    ok = 0
+    prompts, owners = [], []
+    for i in range(n):
+        task = tasks[i % len(tasks)]
+        query = make_query(task, EVAL_SEED_BASE + i)
+        fake = SimResult("ok", {m.name: 1.0 for m in task.metrics})
+        prompts.append(fmt.prompt_ids(first_message(task, query, budget, query.initial, fake), [tool_schema(task)]))
+        owners.append(task)
+    for start in range(0, n, 8):
+        generations = engine.generate_batch(prompts[start : start + 8], Sampling(max_new_tokens, 1.0, 0.95))
+        for task, generation in zip(owners[start : start + 8], generations):
+            text = engine.tokenizer.decode(generation.ids, skip_special_tokens=True)
+            ok += parse_reply(text, task).format_ok
+    return ok / max(1, n)
+
+
+def run_sft(
+    cfg: TrainConfig, episodes: int, epochs: int, batch_episodes: int, lr: float, budgets: list[int] | None = None
+) -> dict:
+    """Train the format warm-up; `budgets` (default: the config's) are the episodes' budgets."""
+    from transformers import AutoTokenizer
+
+    from learner.group import LearnerGroup
+    from simworkers.catalog import resolve_tasks
+    from simworkers.pool import SimPool
+
+    budgets = budgets or [cfg.algorithm.budget]
+    out = Path(cfg.run.out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = policy_model_path(cfg.model, out, cfg.run.seed)
+    init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + cfg.sim.max_workers)
+    tasks = resolve_tasks(cfg.tasks.train)
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(model_path))
+    started = time.perf_counter()
+    pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
+    try:
+        samples = asyncio.run(synthetic_batch(tasks, cfg.run.seed * 1_000_003, episodes, budgets, fmt, pool.submit))
+    finally:
+        pool.shutdown()
+    data_s = time.perf_counter() - started
+    learner = LearnerGroup(cfg.learner.model_copy(update={"lr": lr}), model_path)
+    log = []
+    try:
+        order = list(range(len(samples)))
+        rng = random.Random(cfg.run.seed)
+        total = epochs * -(-len(samples) // batch_episodes)
+        step = 0
+        for _ in range(epochs):
+            rng.shuffle(order)
+            for lo in range(0, len(order), batch_episodes):
+                batch = sft_arrow([samples[i] for i in order[lo : lo + batch_episodes]])
+                metrics = learner.sft_step(batch, step, total)
+                log.append({"step": step, **metrics})
+                if step % 10 == 0 or step == total - 1:
+                    print(f"sft step {step + 1}/{total}  loss {metrics['loss']:.4f}  tokens {metrics['action_tokens']}")
+                step += 1
+        final = out / "final"
+        learner.export(str(final))
+    finally:
+        learner.shutdown()
+    (out / "sft_metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in log))
+    rate = format_rate(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
+    return {
+        "final_model": str(final),
+        "episodes": len(samples),
+        "steps": len(log),
+        "first_loss": log[0]["loss"] if log else None,
+        "last_loss": log[-1]["loss"] if log else None,
+        "format_ok_rate": rate,
+        "data_s": data_s,
+        "wall_s": time.perf_counter() - started,
+    }

@@ -1,0 +1,233 @@
+"""`tlgrpo train`: the training loop (docs/design.md, "The data path of one step") over Ray.
+
+Each step: B training queries (a pure function of the run seed and the step, so the data
+position is the step), rolled out by the configured plan on the rollout fleet and the simulation
+pool; groups into the buffer; one Arrow batch to the learner group; new weights to every rollout
+actor; metrics to W&B. With `algorithm.staleness: 1` the rollout of step k+1 runs while step k
+trains. Checkpoints hold the learner (torch distributed checkpoint) and the trainer state; a
+resumed run starts at the first batch the checkpoint has not trained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from simworkers.catalog import resolve_tasks
+from simworkers.query import EVAL_SEED_BASE, make_query
+from system.config import ConfigError, TrainConfig, dump, to_dict
+from system.models import policy_model_path
+from system.rl.buffer import Buffer, Group
+from system.rl.checkpoints import Checkpoints, TrainerState
+from system.rl.metrics import best_so_far_metrics, rollout_metrics
+from system.runtime import init_ray
+from wire.sampling import Sampling
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False):
+        self.cfg = cfg
+        self.out = Path(cfg.run.out_dir).resolve()
+        self.checkpoints = Checkpoints(self.out / "checkpoints", cfg.run.keep_checkpoints)
+        latest = self.checkpoints.latest()
+        if latest is not None and not resume:
+            raise ConfigError(
+                f"run.out_dir {self.out} already holds checkpoint {latest.name}: "
+                "pass --resume to continue it, or choose another run.out_dir"
+            )
+        self.resume_from = latest if resume else None
+        self.train_tasks = resolve_tasks(cfg.tasks.train)  # read once, not every step
+
+    # ------------------------------------------------------------------ set-up
+
+    @property
+    def sampling(self) -> Sampling:
+        s = self.cfg.rollout.sampling
+        return Sampling(s.max_new_tokens, s.temperature, s.top_p)
+
+    def model_path(self) -> str:
+        return policy_model_path(self.cfg.model, self.out, self.cfg.run.seed)
+
+    def queries(self, step: int) -> list:
+        tasks = self.train_tasks
+        b = self.cfg.algorithm.queries_per_step
+        first = self.cfg.run.seed * 1_000_003 + step * b
+        out = []
+        for i in range(b):
+            task = tasks[(step * b + i) % len(tasks)]
+            out.append((task, make_query(task, (first + i) % EVAL_SEED_BASE)))
+        return out
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(dump(cfg))
+        model_path = self.model_path()
+        rollout_cpus = cfg.rollout.actors * cfg.rollout.cpus_per_actor
+        init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + rollout_cpus + cfg.sim.max_workers)
+        return asyncio.run(self._main(model_path))
+
+    def _components(self, model_path: str):
+        import ray
+        from transformers import AutoTokenizer
+
+        from actors.fleet import RolloutFleet
+        from actors.rollout import RolloutActor
+        from learner.group import LearnerGroup
+        from simworkers.pool import SimPool
+        from simworkers.sizing import PoolSizer
+        from system.agent.conversation import ChatFormat
+        from system.rl.weights import make_weight_sync
+
+        cfg = self.cfg
+        if cfg.sim.elastic:
+            pool = SimPool(
+                backend=cfg.sim.backend,
+                timeout_s=cfg.sim.timeout_s,
+                sizer=PoolSizer(cfg.sim.min_workers, cfg.sim.max_workers),
+            )
+        else:
+            pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
+        remote = ray.remote(
+            num_cpus=cfg.rollout.cpus_per_actor,
+            num_gpus=cfg.rollout.gpus_per_actor,
+            max_concurrency=512,
+            max_restarts=-1,
+            max_task_retries=-1,
+        )(RolloutActor)
+        handles = [
+            remote.remote(
+                model_path,
+                cfg.rollout.batch_window_s,
+                cfg.rollout.max_batch,
+                cfg.rollout.cpus_per_actor,
+                cfg.rollout.engine,
+            )
+            for _ in range(cfg.rollout.actors)
+        ]
+        learner = LearnerGroup(cfg.learner, model_path, with_reference=cfg.learner.loss.kl_coef > 0)
+        sync = make_weight_sync(learner, cfg.rollout, cfg.learner)
+        fleet = RolloutFleet(handles, cfg.algorithm.staleness, fetch_weights=sync.reference)
+        fmt = ChatFormat(AutoTokenizer.from_pretrained(model_path))
+        return pool, fleet, learner, sync, fmt
+
+    async def _main(self, model_path: str) -> dict:
+        from system.rl.plans import Rollout
+        from system.rl.tracking import Tracker
+
+        cfg = self.cfg
+        pool, fleet, learner, sync, fmt = self._components(model_path)
+        state = TrainerState(step=0, version=0, seed=cfg.run.seed)
+        if self.resume_from is not None:
+            state = self.checkpoints.load_state(self.resume_from)
+            learner.load(str(self.resume_from / "learner"))
+            await sync.push(fleet, state.version)
+            print(f"resumed from {self.resume_from} at step {state.step} (weights version {state.version})")
+        tracker = Tracker(
+            cfg.wandb, self.out, cfg.run.name, to_dict(cfg), state.step if self.resume_from is not None else None
+        )
+        plan = Rollout(fleet, fmt, pool.submit, cfg.algorithm, self.sampling, cfg.rollout.max_prompt_tokens)
+        last_eval: dict = {}
+        try:
+            steps = cfg.run.steps
+            pending = asyncio.create_task(self._rollout(plan, fleet, pool, state.step)) if state.step < steps else None
+            while state.step < steps:
+                step = state.step
+                started = time.perf_counter()
+                groups, rollout_info = await pending
+                pending = None
+                if cfg.algorithm.staleness >= 1 and step + 1 < steps:
+                    pending = asyncio.create_task(self._rollout(plan, fleet, pool, step + 1))
+                metrics = {**rollout_info, **rollout_metrics(groups, state.version)}
+                buffer = Buffer(cfg.algorithm.flat_groups)
+                for group in groups:
+                    fresh = [x for x in group.samples if x.policy_version >= state.version - cfg.algorithm.staleness]
+                    if len(fresh) == len(group.samples):
+                        buffer.add(group)
+                    else:
+                        metrics["dropped_stale_groups"] = metrics.get("dropped_stale_groups", 0) + 1
+                metrics["dropped_flat_groups"] = buffer.dropped_groups
+                if len(buffer):
+                    batch = buffer.take(len(buffer))
+                    t = time.perf_counter()
+                    learned = await asyncio.to_thread(learner.train_step, batch, step, steps, self.sampling.temperature)
+                    metrics.update(learned)
+                    metrics["time/learn_s"] = time.perf_counter() - t
+                    t = time.perf_counter()
+                    state.version += 1
+                    metrics.update(await sync.push(fleet, state.version))
+                    metrics["time/weight_sync_s"] = time.perf_counter() - t
+                    state.trained.append(step)
+                else:
+                    metrics["skipped"] = 1
+                    state.skipped.append(step)
+                state.step += 1
+                if pending is None and state.step < steps:
+                    pending = asyncio.create_task(self._rollout(plan, fleet, pool, state.step))
+                metrics["time/step_s"] = time.perf_counter() - started
+                metrics["version"] = state.version
+                tracker.log_step(step, steps, metrics)
+                last = state.step == steps
+                if last or state.step % cfg.run.checkpoint_every == 0:
+                    self.checkpoints.save(state, learner.save)
+                if last or (cfg.run.eval_every and state.step % cfg.run.eval_every == 0):
+                    last_eval = await self._evaluate(fleet, fmt, pool, tracker, state.step, baselines=last)
+            if pending is not None:
+                pending.cancel()
+            final = self.out / "final"
+            learner.export(str(final))
+            return {"out_dir": str(self.out), "final_model": str(final), "state": state, "eval": last_eval}
+        finally:
+            tracker.finish()
+            learner.shutdown()
+            pool.shutdown()
+
+    async def _rollout(self, plan, fleet, pool, step: int) -> tuple[list[Group], dict]:
+        started = time.perf_counter()
+        await fleet.reseed(self.cfg.run.seed * 7919 + step)
+        tokens_before = fleet.generated_tokens
+        sims_before = dict(pool.stats().completed)
+        cut_before = plan.cut_histories
+        results = await asyncio.gather(*(plan.run(task, query) for task, query in self.queries(step)))
+        elapsed = time.perf_counter() - started
+        after = pool.stats().completed
+        sims = {k: v - sims_before.get(k, 0) for k, v in after.items()}
+        info = {
+            "time/rollout_s": elapsed,
+            "tokens_per_s": (fleet.generated_tokens - tokens_before) / max(elapsed, 1e-9),
+            "simulations": sum(sims.values()),
+            "simulations_per_s": sum(sims.values()) / max(elapsed, 1e-9),
+            **{f"sim/{k}": v for k, v in sims.items()},
+            "cut_histories": plan.cut_histories - cut_before,
+            **best_so_far_metrics(plan.take_best_curves(), self.cfg.algorithm.budget),
+        }
+        return [g for groups in results for g in groups], info
+
+    async def _evaluate(self, fleet, fmt, pool, tracker, step: int, baselines: bool) -> dict:
+        from system.agent.conversation import engine_speaker, token_opener
+        from system.agent.policies import LLMPolicy, make_policy
+        from system.evaluation.evaluate import markdown_table, run_evaluation, summarise, write_outputs
+
+        cfg = self.cfg
+
+        opener = token_opener(engine_speaker(fleet, self.sampling), fmt)
+        policies = [LLMPolicy(f"{cfg.algorithm.name}@{step}", opener)]
+        if baselines:
+            policies += [make_policy(name) for name in cfg.run.eval_baselines]
+        tasks = resolve_tasks(cfg.tasks.eval)
+        episodes = await run_evaluation(
+            tasks,
+            policies,
+            cfg.run.eval_protocols,
+            cfg.run.eval_queries,
+            cfg.algorithm.budget,
+            pool.submit,
+            concurrency=16,
+        )
+        summary = summarise(episodes, tasks)
+        out = self.out / "eval" / f"step_{step:06d}"
+        settings = {"queries": cfg.run.eval_queries, "budget": cfg.algorithm.budget, "step": step}
+        write_outputs(out, episodes, summary, settings)
+        tracker.log_eval(step, summary, markdown_table(summary), out / "turn_curves.png")
+        return summary
