@@ -16,6 +16,7 @@ class TrainingBatch:
     mask: list[np.ndarray]
     advantages: list[np.ndarray]
     engine_logprobs: list[np.ndarray]  # NaN off the mask and where the engine gave none
+    bounds: list[list[int]]  # per row: [prefix_end, end_1, ..., len] (wire/batch.py)
 
     @classmethod
     def from_arrow(cls, batch: pa.RecordBatch) -> TrainingBatch:
@@ -29,7 +30,10 @@ class TrainingBatch:
         offsets = old.offsets.to_numpy()
         values = old.values.fill_null(float("nan")).to_numpy(zero_copy_only=False).astype(np.float32)
         engine = [values[offsets[i] : offsets[i + 1]] for i in range(len(old))]
-        return cls(split("input_ids", np.int64), split("loss_mask", bool), split("advantages", np.float32), engine)
+        bounds = batch.column("bounds").to_pylist()
+        return cls(
+            split("input_ids", np.int64), split("loss_mask", bool), split("advantages", np.float32), engine, bounds
+        )
 
     def __len__(self) -> int:
         return len(self.ids)

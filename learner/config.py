@@ -27,7 +27,9 @@ class LearnerConfig(Section):
     old_logprobs: Literal["learner", "engine"] = "learner"  # the ratio's denominator (docs/design.md, "Loss")
     bf16: bool = True  # mixed precision on GPU (parameters bf16, gradients reduced in fp32)
     activation_checkpointing: bool = False
-    attention: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    # blocks: each packed block's attention costs what it attends (learner/attention.py);
+    # sdpa: one dense [L, L] block mask per packed row, the reference (costs L squared)
+    attention: Literal["blocks", "sdpa"] = "blocks"
     loss: LossConfig = Field(default_factory=LossConfig)
 
     @model_validator(mode="after")
@@ -37,6 +39,4 @@ class LearnerConfig(Section):
                 "old_logprobs",
                 "'engine' uses the update's own log-probs as the old ones, so it needs learner.minibatches=1",
             )
-        if self.attention == "flash_attention_2" and self.device != "cuda":
-            raise rule("attention", "flash_attention_2 needs learner.device=cuda")
         return self

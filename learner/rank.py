@@ -20,6 +20,7 @@ import pyarrow as pa
 import torch
 import torch.distributed as dist
 
+from learner.attention import register as register_block_attention
 from learner.batch import TrainingBatch
 from learner.config import LearnerConfig
 from learner.forward import packed_logprobs
@@ -67,9 +68,11 @@ class LearnerRank:
         if self.cfg.device == "cuda" and self.cfg.bf16:
             mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
 
+        implementation = register_block_attention() if self.cfg.attention == "blocks" else self.cfg.attention
+
         def sharded(trainable: bool) -> torch.nn.Module:
             model = AutoModelForCausalLM.from_pretrained(
-                self.model_path, dtype=torch.float32, attn_implementation=self.cfg.attention
+                self.model_path, dtype=torch.float32, attn_implementation=implementation
             ).to(self.device)
             if trainable and self.cfg.activation_checkpointing:
                 model.gradient_checkpointing_enable()
@@ -91,7 +94,6 @@ class LearnerRank:
             weight_decay=self.cfg.weight_decay,
             foreach=self.cfg.device == "cuda",
         )
-        self.flash = self.cfg.attention.startswith("flash")
         return sum(p.numel() for p in self.model.parameters())
 
     # ---------------------------------------------------------------- training
@@ -110,8 +112,8 @@ class LearnerRank:
         return plans
 
     def _logprobs(self, model, batch: TrainingBatch, mb: MicroBatch, temperature: float):
-        packed = pack([batch.ids[i].tolist() for i in mb.rows])
-        return packed_logprobs(model, packed, self.device, self.flash, temperature)
+        packed = pack([batch.ids[i].tolist() for i in mb.rows], [batch.bounds[i] for i in mb.rows])
+        return packed_logprobs(model, packed, self.device, self.cfg.attention, temperature)
 
     def _optimise(self, plans: list[tuple[list[MicroBatch], int]], micro_loss: MicroLoss) -> tuple[Sums, list[float]]:
         """The one optimisation loop: per mini-batch, zero the gradients, backward each

@@ -79,6 +79,7 @@ class AlgorithmConfig(Section):
     format_penalty: float = Field(0.5, ge=0)
     gamma: float = Field(0.9, gt=0, le=1, description="GTPO's discount")
     flat_groups: Literal["drop", "keep"] = "drop"  # groups whose rewards are all equal
+    share_prefixes: bool = Field(True, description="a group's shared history goes to the learner once")
     staleness: int = Field(0, ge=0, le=1, description="0: on-policy; 1: step k+1's rollout overlaps step k's update")
 
 

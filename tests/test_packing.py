@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from learner.config import LearnerConfig
-from learner.packing import block_causal_mask, pack, plan_micro_batches
+from learner.packing import dense_mask, pack, plan_micro_batches
 from learner.schedule import lr_at
 
 
@@ -32,7 +32,7 @@ def test_packing_restarts_positions_and_masks_across_samples():
     packed = pack([[5, 6, 7], [8, 9]])
     assert packed.input_ids.tolist() == [[5, 6, 7, 8, 9]]
     assert packed.position_ids.tolist() == [[0, 1, 2, 0, 1]]
-    mask = block_causal_mask(packed.segment)[0, 0]
+    mask = dense_mask(packed)[0, 0]
     assert mask[4].tolist() == [False, False, False, True, True]
     assert mask[2].tolist() == [True, True, True, False, False]
     assert pack([]).real == 0 and pack([]).input_ids.shape == (1, 1)
@@ -45,15 +45,18 @@ def test_packed_logprobs_equal_one_sample_at_a_time(tmp_path):
     from system.models.tiny import build_tiny_model
 
     build_tiny_model(tmp_path)
-    model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
+    from learner.attention import register
+
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32, attn_implementation=register())
     torch.manual_seed(0)
     rows = [torch.randint(3, 400, (n,)).tolist() for n in (17, 9, 30)]
-    together, _ = packed_logprobs(model, pack(rows), torch.device("cpu"), flash=False)
-    start = 0
-    for row in rows:
-        alone, _ = packed_logprobs(model, pack([row]), torch.device("cpu"), flash=False)
-        assert torch.allclose(together[start + 1 : start + len(row)], alone[1:], atol=1e-5)
-        start += len(row)
+    for attention in ("blocks", "sdpa"):
+        together, _ = packed_logprobs(model, pack(rows), torch.device("cpu"), attention)
+        start = 0
+        for row in rows:
+            alone, _ = packed_logprobs(model, pack([row]), torch.device("cpu"), attention)
+            assert torch.allclose(together[start + 1 : start + len(row)], alone[1:], atol=1e-5)
+            start += len(row)
 
 
 def test_learning_rate_schedule():

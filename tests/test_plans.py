@@ -143,7 +143,7 @@ def test_design_end_reward_is_the_best_score_in_the_history(fmt, sim):
 
 def test_buffer_batch_matches_the_samples(fmt, sim):
     groups, _ = run(fmt, sim, "tl_grpo", G=4, T=2, seed=2)
-    buffer = Buffer(flat_groups="keep")
+    buffer = Buffer(flat_groups="keep", share_prefixes=False)
     for g in groups:
         buffer.add(g)
     batch = buffer.take(len(buffer))
@@ -159,6 +159,20 @@ def test_buffer_batch_matches_the_samples(fmt, sim):
         expected = group_advantages(g.rewards)
         got = [next(a for a, m in zip(r["advantages"], r["loss_mask"]) if m) for r in chunk]
         assert got == pytest.approx(expected, abs=1e-6)
+    # shared: one row per turn group, its history once; prefix + branch k is sample k, mask and all
+    shared = Buffer(flat_groups="keep")
+    for g in groups:
+        shared.add(g)
+    grouped = shared.take(len(shared)).to_pylist()
+    assert len(grouped) == len(groups)
+    for g, row, chunk in zip(groups, grouped, [rows[i : i + 4] for i in range(0, 8, 4)]):
+        p = row["bounds"][0]
+        assert p == min(s.segments[0].start for s in g.samples) and row["input_ids"][:p] == g.samples[0].ids[:p]
+        for k, (sample, unshared) in enumerate(zip(g.samples, chunk)):
+            lo, hi = row["bounds"][k], row["bounds"][k + 1]
+            assert row["input_ids"][:p] + row["input_ids"][lo:hi] == sample.ids
+            for column in ("loss_mask", "advantages", "old_logprobs"):
+                assert row[column][:p] + row[column][lo:hi] == unshared[column]
 
 
 def test_advantages_by_hand():
@@ -179,7 +193,7 @@ def _group(rewards, per_turn=False):
 
 
 def test_flat_groups_are_dropped_or_kept_as_configured():
-    drop, keep = Buffer("drop"), Buffer("keep")
+    drop, keep = Buffer("drop", share_prefixes=False), Buffer("keep", share_prefixes=False)
     for b in (drop, keep):
         b.add(_group([0.2, 0.2, 0.2]))
         b.add(_group([0.0, 1.0]))

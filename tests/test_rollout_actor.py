@@ -91,8 +91,9 @@ def test_tl_grpo_rollout_on_ray_actors_and_the_pool(ray_cluster, tiny):
     for g in groups:
         buffer.add(g)
     batch = buffer.take(len(buffer))
-    assert batch.num_rows == 3 * len(groups)
-    assert set(batch.column("policy_version").to_pylist()) == {0}
+    assert batch.num_rows == len(groups)  # a turn group's history goes once, with its 3 branches
+    assert [len(b) - 1 for b in batch.column("bounds").to_pylist()] == [3] * len(groups)
+    assert {v for row in batch.column("policy_version").to_pylist() for v in row} == {0}
     assert all(any(m) for m in batch.column("loss_mask").to_pylist())
     assert torch.isfinite(
         torch.tensor([x for row in batch.column("old_logprobs").to_pylist() for x in row if x is not None])

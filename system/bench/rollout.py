@@ -27,6 +27,21 @@ from system.runtime import init_ray
 from wire.sampling import Generation, Sampling
 
 
+def _pin(actor, cores: list[int]):
+    """Run every thread of an actor's process (and the processes it starts later, such as
+    ngspice) on `cores` only."""
+
+    def pin(_self, cores=tuple(cores)):
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), cores)
+            except OSError:  # a thread that has ended
+                pass
+        return sorted(os.sched_getaffinity(0))
+
+    return actor.__ray_call__.remote(pin)
+
+
 @dataclass
 class _Recorder:
     """Wraps a generator: records every prompt, optionally swaps replies for valid calls."""
@@ -77,6 +92,13 @@ async def _rollout_bench(
     # batches of at most 8 on one CPU thread: larger padded batches only slow a CPU engine down
     actor = ray.remote(num_cpus=1, max_concurrency=256)(RolloutActor).remote(model, 0.005, 8, 1)
     pool = SimPool(1)
+    # generation and simulation on disjoint cores (where there are two), so that the figures
+    # measure the agent loop rather than two jobs fighting for the same core
+    cores = sorted(os.sched_getaffinity(0))
+    disjoint = len(cores) >= 2
+    if disjoint:
+        await _pin(actor, cores[:1])
+        await asyncio.gather(*(_pin(handle, cores[1:2]) for handle in pool.handles.values()))
     sampling = Sampling(max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.95)
     qs = [make_query(task, i) for i in range(queries)]
     try:
@@ -123,6 +145,7 @@ async def _rollout_bench(
             "cores": os.cpu_count(),
             "rollout_actor_threads": 1,
             "sim_actors": 1,
+            "disjoint_cores": disjoint,
         },
         "rollout_s": rollout_s,
         "generation_alone_s": gen_alone,

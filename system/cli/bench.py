@@ -55,7 +55,13 @@ def cmd_bench_learner(args) -> int:
     from system.bench.learner import run_learner_bench
 
     report = run_learner_bench(
-        args.model, args.world_size, args.samples, args.steps, args.micro_batch_tokens, args.device
+        args.model,
+        args.world_size,
+        args.samples,
+        args.steps,
+        args.micro_batch_tokens,
+        args.device,
+        dense_baseline=not args.no_dense_baseline,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -68,6 +74,19 @@ def cmd_bench_learner(args) -> int:
     )
     print(
         f"learner_efficiency {report['learner_efficiency']:.3f}\npacking_efficiency {report['packing_efficiency']:.3f}"
+    )
+    print(
+        f"mfu {report['mfu']:.3f} ({report['flops_per_token'] / 1e6:.1f} MFLOP/token, "
+        f"matmul peak {report['matmul_peak_flops'] / 1e9:.0f} GFLOP/s)"
+    )
+    if report["block_attention_speedup"] is not None:
+        print(
+            f"block_attention_speedup {report['block_attention_speedup']:.2f} "
+            f"(dense mask {report['dense_mask_tokens_per_s']:.0f} tok/s)"
+        )
+    print(
+        f"shared_prefix_speedup {report['shared_prefix_speedup']:.2f} "
+        f"(theory {report['shared_prefix_speedup_theory']:.2f})"
     )
     print(
         f"weight sync {report['weight_sync_s']:.3f} s for {report['weights_gb']:.4f} GB "
@@ -104,5 +123,6 @@ def add_commands(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=3)
     p.add_argument("--micro-batch-tokens", type=positive_int, default=8192)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--no-dense-baseline", action="store_true", help="skip the dense-mask attention baseline")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_learner)

@@ -58,9 +58,15 @@ FlatGroups = Literal["drop", "keep"]
 
 @dataclass
 class Buffer:
-    """Collect groups; `take(n)` hands out the first n samples with advantages as Arrow."""
+    """Collect groups; `take(n)` hands out the first n training rows with advantages as Arrow.
+
+    With `share_prefixes` a group whose samples begin with the same tokens becomes one row: the
+    shared prefix once, then each sample's own tokens (a branch). The prefix is cut before the
+    first action token of any member, so it carries no loss, and a causal model computes it the
+    same for every member: the learner computes it once (learner/packing.py)."""
 
     flat_groups: FlatGroups = "drop"
+    share_prefixes: bool = True
     rows: list[dict] = field(default_factory=list)
     dropped_groups: int = 0
 
@@ -72,8 +78,12 @@ class Buffer:
             advantages = gtpo_advantages([[seg.reward for seg in s.segments] for s in group.samples], group.gamma)
         else:
             advantages = [[a] * len(s.segments) for s, a in zip(group.samples, group_advantages(group.rewards))]
-        for sample, per_segment in zip(group.samples, advantages):
-            self.rows.append(_row(sample, per_segment, group))
+        branches = [_branch(sample, per_segment) for sample, per_segment in zip(group.samples, advantages)]
+        prefix = shared_prefix(group.samples) if self.share_prefixes and len(group.samples) > 1 else 0
+        if prefix:
+            self.rows.append(_row(group, group.samples, branches, prefix))
+        else:
+            self.rows += [_row(group, [s], [b], 0) for s, b in zip(group.samples, branches)]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -83,25 +93,49 @@ class Buffer:
         return pa.RecordBatch.from_pylist(rows, schema=SCHEMA)
 
 
-def _row(sample: Sample, per_segment: list[float], group: Group) -> dict:
+def shared_prefix(samples: list[Sample]) -> int:
+    """Leading tokens every sample has, cut before the first action token of any of them."""
+    limit = min(min((seg.start for seg in s.segments), default=len(s.ids)) for s in samples)
+    first = samples[0].ids
+    for k in range(limit):
+        if any(s.ids[k] != first[k] for s in samples[1:]):
+            return k
+    return limit
+
+
+def _branch(sample: Sample, per_segment: list[float]) -> tuple[list[bool], list[float], list[float | None]]:
     n = len(sample.ids)
     mask, adv, logp = [False] * n, [0.0] * n, [None] * n
     for seg, a in zip(sample.segments, per_segment):
         for k, i in enumerate(range(seg.start, seg.end)):
             mask[i], adv[i] = True, a
             logp[i] = seg.logprobs[k] if k < len(seg.logprobs) else None
+    return mask, adv, logp
+
+
+def _row(group: Group, samples: list[Sample], branches: list[tuple], prefix: int) -> dict:
+    """One training row: samples[0]'s first `prefix` tokens, then every sample's tokens after them."""
+    ids, mask, adv, logp, bounds = list(samples[0].ids[:prefix]), [False] * prefix, [0.0] * prefix, [None] * prefix, []
+    bounds.append(prefix)
+    for sample, (m, a, lp) in zip(samples, branches):
+        ids += sample.ids[prefix:]
+        mask += m[prefix:]
+        adv += a[prefix:]
+        logp += lp[prefix:]
+        bounds.append(len(ids))
     return {
-        "input_ids": sample.ids,
+        "input_ids": ids,
         "loss_mask": mask,
         "advantages": adv,
         "old_logprobs": logp,
-        "task": sample.task,
-        "query_seed": sample.query_seed,
-        "turn": sample.turn,
+        "bounds": bounds,
+        "task": samples[0].task,
+        "query_seed": samples[0].query_seed,
         "group_id": group.id,
-        "reward": sample.segments[0].reward,
-        "score": sample.score,
-        "format_ok": sample.format_ok,
-        "policy_version": sample.policy_version,
         "algorithm": group.algorithm,
+        "turn": [s.turn for s in samples],
+        "reward": [s.segments[0].reward for s in samples],
+        "score": [s.score for s in samples],
+        "format_ok": [s.format_ok for s in samples],
+        "policy_version": [s.policy_version for s in samples],
     }

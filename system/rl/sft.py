@@ -97,7 +97,9 @@ def sft_arrow(samples: list[Sample]):
     """The learner's batch schema with advantage 1 on every reply token."""
     from system.rl.buffer import Buffer
 
-    buffer = Buffer(flat_groups="keep")
+    # independent episodes share only the template's first tokens: one row each, so that a batch
+    # still splits across micro-batches and ranks
+    buffer = Buffer(flat_groups="keep", share_prefixes=False)
     buffer.add(Group(0, samples, "sft", per_turn=False))
     batch = buffer.take(len(buffer))
     import pyarrow as pa

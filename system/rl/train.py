@@ -140,7 +140,7 @@ class Trainer:
                 if cfg.algorithm.staleness >= 1 and step + 1 < steps:
                     pending = asyncio.create_task(self._rollout(plan, fleet, pool, step + 1))
                 metrics = {**rollout_info, **rollout_metrics(groups, state.version)}
-                buffer = Buffer(cfg.algorithm.flat_groups)
+                buffer = Buffer(cfg.algorithm.flat_groups, cfg.algorithm.share_prefixes)
                 for group in groups:
                     fresh = [x for x in group.samples if x.policy_version >= state.version - cfg.algorithm.staleness]
                     if len(fresh) == len(group.samples):
