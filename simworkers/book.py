@@ -103,10 +103,14 @@ class PoolBook:
         return requeued, given_up
 
     # --- requests
-    def submit(self, payload: Any, kind: str = "") -> Request:
+    def submit(self, payload: Any, kind: str = "", urgent: bool = False) -> Request:
+        """Queue a request; an `urgent` one goes before every waiting request."""
         req = Request(next(self._ids), payload, kind)
         self.requests[req.id] = req
-        self.pending.append(req.id)
+        if urgent:
+            self.pending.appendleft(req.id)
+        else:
+            self.pending.append(req.id)
         return req
 
     def assign(self) -> list[Dispatch]:

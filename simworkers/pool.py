@@ -162,8 +162,9 @@ class SimPool:
         self.size = len(self.book.live_actors()) + len(self._starting)
         return change
 
-    async def submit(self, task: Task, params: Mapping[str, object]) -> SimResult:
-        req = self.book.submit((task, dict(params)), task.name)
+    async def submit(self, task: Task, params: Mapping[str, object], urgent: bool = False) -> SimResult:
+        """One simulation; `urgent` ones (that others wait on) are served before the queue."""
+        req = self.book.submit((task, dict(params)), task.name, urgent)
         future = asyncio.get_running_loop().create_future()
         self._futures[req.id] = future
         self._pump()

@@ -101,3 +101,11 @@ def test_invalid_settings_are_refused():
     book = _book(actors=1)
     with pytest.raises(ValueError):
         book.add_actor("a0")
+
+
+def test_an_urgent_request_goes_before_the_queue():
+    book = _book(actors=1, calls_per_actor=1)
+    waiting = [book.submit(i) for i in range(3)]
+    urgent = book.submit("backbone", urgent=True)
+    assert [r.id for d in book.assign() for r in d.requests] == [urgent.id]
+    assert book.queue_length == 3 and urgent.id not in [r.id for r in waiting]

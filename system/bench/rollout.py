@@ -20,6 +20,7 @@ import random
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from simworkers.query import make_query, random_design
 from simworkers.task import Task
@@ -55,12 +56,14 @@ class _Recorder:
 
     def __post_init__(self):
         self.prompts: list[tuple[list[int], Sampling]] = []
+        self.answered: list[float] = []  # perf_counter when each generation came back
         self.rng = random.Random(self.seed)
         self.version = 0
 
     async def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         self.prompts.append((list(prompt_ids), sampling))
         generation = await self.inner.generate(prompt_ids, sampling)
+        self.answered.append(time.perf_counter())
         if not self.replace:
             return generation
         import numpy as np
@@ -109,18 +112,22 @@ async def _rollout_bench(
         for algorithm in ("tl_grpo", "traj_grpo"):
             rec = _Recorder(RolloutFleet([actor]), task, fmt.tokenizer, fmt.stop_id, replace)
             calls: list[tuple[Task, dict]] = []
+            asked: list[float] = []  # perf_counter when each simulation was asked for
 
-            async def simulate(t, params, calls=calls):
+            async def simulate(t, params, urgent=False, calls=calls, asked=asked):
                 calls.append((t, params))
-                return await pool.submit(t, params)
+                asked.append(time.perf_counter())
+                return await pool.submit(t, params, urgent)
 
             algo = AlgorithmConfig(name=algorithm, group_size=group, budget=budget)
-            rollout = Rollout(rec, fmt, simulate, algo, sampling)
+            rollout = Rollout(rec, fmt, simulate, algo, sampling, simulate_urgent=partial(simulate, urgent=True))
             start = time.perf_counter()
             await asyncio.gather(*(rollout.run(task, q) for q in qs))
             timings[algorithm], sims[algorithm] = time.perf_counter() - start, len(calls)
             if algorithm == "tl_grpo":
                 recorder, tl_calls = rec, calls
+                last_generation = max(rec.answered)
+                tail_sims = sum(t >= last_generation for t in asked)
         start = time.perf_counter()
         await asyncio.gather(*(actor.generate.remote(ids, s) for ids, s in recorder.prompts))
         gen_alone = time.perf_counter() - start
@@ -132,6 +139,9 @@ async def _rollout_bench(
         pool.shutdown()
         ray.kill(actor)
     rollout_s = timings["tl_grpo"]
+    # No schedule beats this: generation at its own speed, then the simulations that wait on the
+    # last generation (the final turn's), at theirs.
+    critical_path = gen_alone + tail_sims * sim_alone / max(1, len(tl_calls))
     return {
         "setting": {
             "engine": "hf",
@@ -152,6 +162,9 @@ async def _rollout_bench(
         "simulation_alone_s": sim_alone,
         "overlap": (gen_alone + sim_alone) / rollout_s,
         "agent_overhead": rollout_s / max(gen_alone, sim_alone),
+        "critical_path_s": critical_path,
+        "simulations_after_last_generation": tail_sims,
+        "agent_overhead_vs_critical_path": rollout_s / critical_path,
         "generation_requests": len(recorder.prompts),
         "simulations": sims,
         "traj_grpo_s": timings["traj_grpo"],

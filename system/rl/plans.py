@@ -44,8 +44,12 @@ class Rollout:
         algorithm: AlgorithmConfig,
         sampling: Sampling,
         max_prompt_tokens: int | None = None,
+        simulate_urgent: Simulate | None = None,
     ):
+        """`simulate_urgent`: for the simulations the rest of the rollout waits on (the initial
+        design, TL-GRPO's backbone), e.g. `partial(pool.submit, urgent=True)`."""
         self.gen, self.fmt, self.simulate = generator, fmt, simulate
+        self.simulate_urgent = simulate_urgent or simulate
         self.algo, self.max_prompt_tokens = algorithm, max_prompt_tokens
         self.open = token_opener(engine_speaker(generator, sampling), fmt)
         self.cut_histories = 0  # histories that reached max_prompt_tokens and ended there
@@ -56,7 +60,7 @@ class Rollout:
         return curves
 
     async def run(self, task: Task, query: Query) -> list[Group]:
-        first = await self.simulate(task, query.initial)
+        first = await self.simulate_urgent(task, query.initial)
         state = AgentState.opening(query, first, self.algo.budget)
         if self.algo.name in ("tl_grpo", "single_turn"):
             return await self._turn_level(task, query, state)
@@ -73,7 +77,7 @@ class Rollout:
             query,
             state,
             self.algo.budget,
-            self.simulate,
+            self.simulate_urgent if turn_level else self.simulate,  # branches wait on the backbone
             format_penalty=self.algo.format_penalty,
             protocol="st-iter" if self.algo.name == "single_turn" else "multi-turn",
             closing_turn=not turn_level,  # the closing <Design End> is not a tool-call turn

@@ -11,6 +11,7 @@ resumed run starts at the first batch the checkpoint has not trained.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 
@@ -127,7 +128,8 @@ class Trainer:
         tracker = Tracker(
             cfg.wandb, self.out, cfg.run.name, to_dict(cfg), state.step if self.resume_from is not None else None
         )
-        plan = Rollout(fleet, fmt, pool.submit, cfg.algorithm, self.sampling, cfg.rollout.max_prompt_tokens)
+        urgent = functools.partial(pool.submit, urgent=True)
+        plan = Rollout(fleet, fmt, pool.submit, cfg.algorithm, self.sampling, cfg.rollout.max_prompt_tokens, urgent)
         last_eval: dict = {}
         try:
             steps = cfg.run.steps
