@@ -1,22 +1,26 @@
 """The learner's attention: each packed block costs the tokens it attends, never the row squared.
 
 Registered with transformers as the attention implementation `tlgrpo_blocks`, so every model the
-learner trains uses it. For each block of a packed row (learner/packing.py): one causal SDPA call
-on the shared prefix, then one call per branch whose queries attend the prefix's keys and values
-followed by the branch's own (a [branch, prefix + branch] mask: full over the prefix, causal over
-the branch). Without a prefix a branch is one causal call. The dense [L, L] block mask, which
-costs L squared, stays available as the reference (`learner.attention: sdpa`).
-
-On CPU this is the fast path (flex attention has no CPU backward in torch 2.13). On GPU the same
-calls run through SDPA; their speed there is not measured yet.
+learner trains uses it; it chooses by device:
+- elsewhere than on GPU (`sdpa_blocks`): for each block of a packed row (learner/packing.py), one
+  causal SDPA call on the shared prefix, then one call per branch whose queries attend the
+  prefix's keys and values followed by the branch's own (a [branch, prefix + branch] mask: full
+  over the prefix, causal over the branch). Flex attention has no CPU backward in torch 2.13.
+- on GPU (`flex_blocks`): compiled flex attention over the whole row with a block mask built
+  from the same blocks, which skips the tiles no token attends. Checked against the CPU path in
+  the forward pass; its GPU speed is not measured yet.
+The dense [L, L] block mask, which costs L squared, stays available as the reference
+(`learner.attention: sdpa`).
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
-from learner.packing import Packed
+from learner.packing import Packed, token_owners
 
 NAME = "tlgrpo_blocks"
 
@@ -32,10 +36,17 @@ def block_attention(
     packed: Packed | None = None,
     **_,
 ) -> tuple[torch.Tensor, None]:
+    """Chosen by device: flex attention with a block mask on GPU, SDPA per block elsewhere."""
     if packed is None:  # a call without blocks (the dense reference mask, or generation): plain SDPA
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout)
+    attend = flex_blocks if query.is_cuda else sdpa_blocks
+    return attend(query, key, value, packed, scaling, dropout).transpose(1, 2).contiguous(), None
+
+
+def sdpa_blocks(query, key, value, packed: Packed, scaling: float | None, dropout: float = 0.0) -> torch.Tensor:
+    """[1, heads, L, dim]: one causal SDPA call per prefix, one per branch over prefix + itself."""
     gqa = query.shape[1] != key.shape[1]
 
     def attend(q, k, v, mask=None, causal=False):
@@ -59,7 +70,37 @@ def block_attention(
             mask = torch.ones((n, p1 - p0 + n), dtype=torch.bool, device=query.device)
             mask[:, p1 - p0 :] = torch.ones((n, n), dtype=torch.bool, device=query.device).tril()
             pieces.append(attend(q, k, v, mask=mask))
-    return torch.cat(pieces, dim=2).transpose(1, 2).contiguous(), None
+    return torch.cat(pieces, dim=2)
+
+
+def flex_blocks(query, key, value, packed: Packed, scaling: float | None, dropout: float = 0.0) -> torch.Tensor:
+    """[1, heads, L, dim]: flex attention over the whole row with a block mask (same block, not
+    later, and in the prefix or the same branch); the mask is built once per packed row.
+    Compiled on GPU; eager elsewhere, where it serves only as a check (no CPU backward)."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    if dropout:
+        raise ValueError("block attention with flex takes no dropout")
+    key_ = ("flex", query.device)
+    if key_ not in packed.cache:
+        block, branch = (t.to(query.device) for t in token_owners(packed))
+
+        def visible(b, h, q, kv):
+            return (kv <= q) & (block[q] == block[kv]) & ((branch[kv] < 0) | (branch[kv] == branch[q]))
+
+        n = packed.length
+        packed.cache[key_] = create_block_mask(visible, None, None, n, n, device=query.device)
+    run = _compiled_flex() if query.is_cuda else flex_attention
+    return run(
+        query, key, value, block_mask=packed.cache[key_], scale=scaling, enable_gqa=query.shape[1] != key.shape[1]
+    )
+
+
+@functools.cache
+def _compiled_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=True)
 
 
 def _no_mask(*_, **__) -> None:

@@ -10,7 +10,7 @@ those run one dummy token that counts as computed, not real.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -78,6 +78,7 @@ class Packed:
     blocks: tuple[Block, ...]
     predictor: torch.Tensor  # [L] long: the position whose logits predict this token; -1 for none
     real: int  # tokens that belong to rows (L minus the dummy token of an empty micro-batch)
+    cache: dict = field(default_factory=dict, repr=False)  # per-row attention masks, built once
 
     @property
     def length(self) -> int:
@@ -115,6 +116,17 @@ def pack(rows: list[list[int]], bounds: list[list[int] | None] | None = None) ->
         offset += len(row)
     ids = torch.tensor([t for r in rows for t in r], dtype=torch.long)
     return Packed(ids[None], torch.cat(positions)[None], tuple(blocks), torch.cat(predictor), len(ids))
+
+
+def token_owners(packed: Packed) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per token: the index of its block, and of its branch in the block (-1 in the prefix)."""
+    block = torch.zeros(packed.length, dtype=torch.long)
+    branch = torch.full((packed.length,), -1, dtype=torch.long)
+    for b, blk in enumerate(packed.blocks):
+        block[blk.prefix_start : blk.branches[-1][1]] = b
+        for k, (start, end) in enumerate(blk.branches):
+            branch[start:end] = k
+    return block, branch
 
 
 def dense_mask(packed: Packed) -> torch.Tensor:

@@ -48,7 +48,7 @@ def groups(kinds: list[str], seed: int = 0) -> list[tuple[list[int], list[list[i
     return out
 
 
-def shared(gs):
+def shared_rows(gs) -> tuple[list[list[int]], list[list[int]]]:
     rows, bounds = [], []
     for prefix, branches in gs:
         rows.append(prefix + [t for b in branches for t in b])
@@ -56,7 +56,11 @@ def shared(gs):
         for b in branches:
             cuts.append(cuts[-1] + len(b))
         bounds.append(cuts)
-    return pack(rows, bounds)
+    return rows, bounds
+
+
+def shared(gs):
+    return pack(*shared_rows(gs))
 
 
 def unshared(gs):
@@ -166,3 +170,20 @@ def test_chunked_logprobs_equal_one_chunk(model, monkeypatch):
     chunked = grads(model, shared(gs), "blocks", w)
     assert (whole[0] - chunked[0]).abs().max() <= 1e-5 and (whole[1] - chunked[1]).abs().max() <= 1e-5
     assert max((whole[3][n] - chunked[3][n]).abs().max().item() for n in whole[3]) <= 1e-5
+
+
+def test_flex_block_mask_matches_the_per_block_calls():
+    """The GPU path (flex attention with a block mask) gives the CPU path's outputs, forward."""
+    from learner.attention import flex_blocks, sdpa_blocks
+
+    gs = groups(["tl_grpo", "single_turn", "traj_grpo"], seed=9)
+    rows, bounds = shared_rows(gs[:2])
+    packed = pack([*rows, gs[2][0] + gs[2][1][0]], [*bounds, None])  # and a row that shares nothing
+    torch.manual_seed(1)
+    q, k, v = (
+        torch.randn(1, 4, packed.length, 32),
+        torch.randn(1, 2, packed.length, 32),
+        torch.randn(1, 2, packed.length, 32),
+    )
+    expected = sdpa_blocks(q, k, v, packed, scaling=None)
+    assert (flex_blocks(q, k, v, packed, scaling=None) - expected).abs().max() <= 1e-5

@@ -118,7 +118,10 @@ def run_learner_bench(
     micro_batch_tokens: int,
     device: str = "cpu",
     dense_baseline: bool = True,
+    shared_groups: int = 8,
 ) -> dict:
+    """`shared_groups`: TL-GRPO turn groups in the shared-prefix comparison (0 skips it, for a
+    model too slow to train that many tokens here)."""
     import ray
     from transformers import AutoConfig
 
@@ -132,14 +135,16 @@ def run_learner_bench(
     init_ray()
     cfg = LearnerConfig(world_size=world_size, device=device, micro_batch_tokens=micro_batch_tokens, lr=1e-5)
     batches = [rollout_like_batch(samples, vocab, seed=s) for s in range(steps + 1)]
-    shape = {"groups": 8, "history": 2000, "action": 150, "group_size": 4}
+    shape = {"groups": shared_groups, "history": 2000, "action": 150, "group_size": 4}
     shared = [turn_group_batch(**shape, vocab=vocab, share=True, seed=s) for s in range(steps + 1)]
     unshared = [turn_group_batch(**shape, vocab=vocab, share=False, seed=s) for s in range(steps + 1)]
+    with_prefix = without_prefix = None
     group = LearnerGroup(cfg, path)
     try:
         main = _timed(group, batches, steps, bare=True)
-        with_prefix = _timed(group, shared, steps)
-        without_prefix = _timed(group, unshared, steps)
+        if shared_groups:
+            with_prefix = _timed(group, shared, steps)
+            without_prefix = _timed(group, unshared, steps)
         actor = ray.remote(num_cpus=0)(RolloutActor).remote(path, 0.005, 8, 1)
         ray.get(actor.version.remote())
         t = time.perf_counter()
@@ -187,10 +192,10 @@ def run_learner_bench(
         "mfu": per_token * tokens_per_s / peak,
         "dense_mask_tokens_per_s": dense["real"] / dense["train_s"] if dense else None,
         "block_attention_speedup": dense["train_s"] / main["train_s"] if dense else None,
-        "shared_prefix_step_s": with_prefix["train_s"] / steps,
-        "unshared_prefix_step_s": without_prefix["train_s"] / steps,
-        "shared_prefix_speedup": without_prefix["train_s"] / with_prefix["train_s"],
-        "shared_prefix_speedup_theory": (g * h + g * a) / (h + g * a),
+        "shared_prefix_step_s": with_prefix["train_s"] / steps if with_prefix else None,
+        "unshared_prefix_step_s": without_prefix["train_s"] / steps if without_prefix else None,
+        "shared_prefix_speedup": without_prefix["train_s"] / with_prefix["train_s"] if with_prefix else None,
+        "shared_prefix_speedup_theory": (g * h + g * a) / (h + g * a) if with_prefix else None,
         "weight_sync_s": sync_s,
         "weights_gb": gb,
         "weight_sync_s_per_gb": sync_s / max(gb, 1e-12),

@@ -62,6 +62,7 @@ def cmd_bench_learner(args) -> int:
         args.micro_batch_tokens,
         args.device,
         dense_baseline=not args.no_dense_baseline,
+        shared_groups=args.shared_groups,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -84,10 +85,11 @@ def cmd_bench_learner(args) -> int:
             f"block_attention_speedup {report['block_attention_speedup']:.2f} "
             f"(dense mask {report['dense_mask_tokens_per_s']:.0f} tok/s)"
         )
-    print(
-        f"shared_prefix_speedup {report['shared_prefix_speedup']:.2f} "
-        f"(theory {report['shared_prefix_speedup_theory']:.2f})"
-    )
+    if report["shared_prefix_speedup"] is not None:
+        print(
+            f"shared_prefix_speedup {report['shared_prefix_speedup']:.2f} "
+            f"(theory {report['shared_prefix_speedup_theory']:.2f})"
+        )
     print(
         f"weight sync {report['weight_sync_s']:.3f} s for {report['weights_gb']:.4f} GB "
         f"({report['weight_sync_s_per_gb']:.2f} s/GB)"
@@ -124,5 +126,8 @@ def add_commands(sub) -> None:
     p.add_argument("--micro-batch-tokens", type=positive_int, default=8192)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--no-dense-baseline", action="store_true", help="skip the dense-mask attention baseline")
+    p.add_argument(
+        "--shared-groups", type=int, default=8, help="turn groups in the shared-prefix comparison (0: skip it)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_learner)
