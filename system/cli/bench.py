@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from actors.rollout import ENGINES
 from system.cli.common import BACKEND_NAMES, CliError, positive_int, tasks_named
 
 
@@ -35,7 +36,14 @@ def cmd_bench_rollout(args) -> int:
     except KeyError as exc:
         raise CliError(exc.args[0]) from None
     report = run_rollout_bench(
-        args.model, task, args.queries, args.group, args.budget, args.max_new_tokens, replace=not args.no_replace
+        args.model,
+        task,
+        args.queries,
+        args.group,
+        args.budget,
+        args.max_new_tokens,
+        replace=not args.no_replace,
+        engine=args.engine,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -115,6 +123,7 @@ def add_commands(sub) -> None:
     p.add_argument("--budget", type=positive_int, default=2, help="T")
     p.add_argument("--max-new-tokens", type=positive_int, default=32)
     p.add_argument("--no-replace", action="store_true", help="keep the model's own replies")
+    p.add_argument("--engine", choices=ENGINES, default="hf", help="vllm: run with .venv-vllm's Python")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_rollout)
 
