@@ -54,8 +54,13 @@ def parse_quantity(value: object, unit: str = "") -> float:
     """Return a finite float from a number or a string like "2.5u", "10 pF", "1.2e-6 m"."""
     if isinstance(value, bool):
         raise QuantityError(f"{value!r} is a boolean, not a number")
-    if isinstance(value, (int, float)):
-        number = float(value)
+    if isinstance(value, int):  # JSON allows integers of any size; repr of a huge one raises too
+        try:
+            number = float(value)
+        except OverflowError:
+            raise QuantityError(f"an integer of {value.bit_length()} bits is too large to be a number") from None
+    elif isinstance(value, float):
+        number = value
     elif isinstance(value, str):
         number = _parse_text(value, unit)
     else:

@@ -56,6 +56,32 @@ def test_parser_on_non_text_and_huge(bad):
 CALL = '<tool_call>{"name": "simulate", "arguments": {"w_in": "25u", "ibias": "12 uA"}}</tool_call>'
 
 
+@pytest.mark.parametrize("digits", [400, 5000, 30000])
+def test_an_integer_of_any_length_is_a_refused_design_not_a_crash(digits):
+    """JSON allows integers of any size; past float range, or past the 4,300 digits that int()
+    takes from text, the reply still parses (or fails to) and the design is refused, with the
+    parameter named."""
+    import asyncio
+
+    from simworkers.query import make_query
+    from system.agent.turns import AgentState, take_action
+
+    text = (
+        '<Analyze>a</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": 1' + "0" * digits + "}}</tool_call>"
+    )
+    parsed = parse_reply(text, TASK)
+    assert parsed.action in ("call", "none")
+
+    async def never(task, params):
+        raise AssertionError("a refused design reached the simulator")
+
+    query = make_query(TASK, 0)
+    state = AgentState(dict(query.initial), SimResult("ok", {}), 0.0, 3)
+    outcome = asyncio.run(take_action(TASK, query, state, text, never, 0.5))
+    if parsed.action == "call":
+        assert outcome.result.status == "invalid" and "w_in" in outcome.result.reason
+
+
 @pytest.mark.parametrize(
     ("reply", "action", "ok", "args"),
     [

@@ -81,3 +81,19 @@ def test_spice_number_is_only_a_number(value):
     text = spice_number(value)
     assert float(text) == pytest.approx(value, rel=1e-9, abs=0)
     assert set(text) <= set("0123456789.e+-")
+
+
+def test_an_integer_too_large_for_a_float_is_an_error_not_a_crash():
+    """A model's tool call may hold any JSON integer: it ends as a QuantityError, and validation
+    as an `invalid` design naming the parameter."""
+    import json
+
+    from simworkers.catalog import load_task
+    from simworkers.validate import InvalidParams, validate_params
+
+    huge = json.loads("1" + "0" * 400)  # beyond the largest float
+    with pytest.raises(QuantityError, match="too large"):
+        parse_quantity(huge, "m")
+    task = load_task("ota5t_generic")
+    with pytest.raises(InvalidParams, match=task.params[0].name):
+        validate_params(task, {**task.reference(), task.params[0].name: huge})

@@ -213,7 +213,7 @@ class OpenAIConversation(Conversation):
             arguments = function.get("arguments", "{}")
             try:
                 arguments = json.loads(arguments) if isinstance(arguments, str) else arguments
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON, or an integer longer than int() takes: the parser says so
                 pass
             text += (
                 "\n<tool_call>"

@@ -141,7 +141,7 @@ def _decode_call(text: str) -> tuple[dict | None, str]:
         text = text.strip("`").removeprefix("json").strip()
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also an integer longer than int() takes
         try:  # models sometimes write Python dict syntax (single quotes)
             obj = ast.literal_eval(text) if len(text) < 20_000 else None
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -160,7 +160,7 @@ def _call_arguments(obj: dict) -> tuple[dict, list[str]]:
     if isinstance(args, str):
         try:
             args = json.loads(args)
-        except json.JSONDecodeError:
+        except ValueError:
             args = None
     if not isinstance(args, dict):
         return {}, [*errors, "the tool call's arguments are not an object"]

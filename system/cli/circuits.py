@@ -110,6 +110,8 @@ def _design_from(args, task) -> dict:
         design = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CliError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:  # e.g. an integer longer than int() takes
+        raise CliError(f"{source}: {exc}") from None
     if not isinstance(design, dict):
         raise CliError(f"{source}: expected a JSON object of parameter name to value")
     return design
