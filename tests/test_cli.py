@@ -75,3 +75,17 @@ def test_tasks_list_json(capsys):
 def test_tasks_check_exit_status(capsys):
     assert main(["tasks", "check", "ota5t_generic", "--random", "50"]) == 0
     assert "pass" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "policy, words",
+    [
+        ("hf:/no/such/model/folder", ["hf:/no/such/model/folder", "no model folder"]),
+        ("openai:http://127.0.0.1:9/v1", ["openai:http://127.0.0.1:9/v1", "cannot be reached"]),
+    ],
+)
+def test_eval_refuses_a_policy_it_cannot_reach_in_one_line(policy, words):
+    out = tlgrpo("eval", "--policy", policy, "--tasks", "ota5t_generic", "--queries", "1")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert all(w in out.stderr for w in words), out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

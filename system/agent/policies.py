@@ -138,7 +138,12 @@ def hf_opener(
     path: str, max_new_tokens: int = 256, temperature: float = 1.0, top_p: float = 0.95, seed: int | None = None, **_
 ) -> Opener:
     """Token conversations with a local Hugging Face model; concurrent episodes share batches."""
+    from pathlib import Path
+
     from actors.hf_engine import HFEngine
+
+    if not Path(path, "config.json").is_file():
+        raise ValueError(f"hf:{path}: no model folder there (no config.json); give a Hugging Face model folder")
     from actors.rollout import BatchingEngine
 
     model = HFEngine(path)
@@ -156,6 +161,7 @@ def openai_opener(
     **_,
 ) -> Opener:
     api_key = os.environ.get(api_key_env)
+    check_endpoint(base_url)
 
     def open_conversation(task: Task, first_message: str) -> OpenAIConversation:
         return OpenAIConversation(
@@ -169,6 +175,21 @@ def openai_opener(
         )
 
     return open_conversation
+
+
+def check_endpoint(base_url: str, timeout_s: float = 10.0) -> None:
+    """Refuse, before any episode starts, an endpoint that cannot be reached at all. An HTTP
+    error still counts as reachable: not every server offers /models."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        pass
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ValueError(f"openai:{base_url}: the endpoint cannot be reached ({reason}); is the server up?") from None
 
 
 def make_policy(spec: str, **options) -> Policy:
