@@ -8,6 +8,7 @@ import sys
 
 from simworkers.pdk import PdkError
 from simworkers.task import TaskError
+from system.agent.conversation import EndpointError
 from system.cli import bench, circuits, runs
 from system.cli.common import BACKEND_NAMES, CliError
 from system.config import ConfigError
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         args.backend = args.backend or BACKEND_NAMES
     try:
         return args.func(args)
-    except (CliError, TaskError, PdkError, ConfigError) as exc:
+    except (CliError, TaskError, PdkError, ConfigError, EndpointError) as exc:
         print(f"tlgrpo: {exc}", file=sys.stderr)
         return 2
 
