@@ -48,7 +48,7 @@ class Rollout:
     ):
         """`simulate_urgent`: for the simulations the rest of the rollout waits on (the initial
         design, TL-GRPO's backbone), e.g. `partial(pool.submit, urgent=True)`."""
-        self.gen, self.fmt, self.simulate = generator, fmt, simulate
+        self.simulate = simulate
         self.simulate_urgent = simulate_urgent or simulate
         self.algo, self.max_prompt_tokens = algorithm, max_prompt_tokens
         self.open = token_opener(engine_speaker(generator, sampling), fmt)
