@@ -64,5 +64,12 @@ class RolloutFleet:
         await asyncio.gather(*(h.receive_weights.remote(version, plan) for h in self.handles))
         self.version = version
 
+    def kill(self) -> None:
+        """End every rollout actor (a run that rebuilds its components starts new ones)."""
+        import ray
+
+        for handle in self.handles:
+            ray.kill(handle, no_restart=True)
+
     async def reseed(self, seed: int) -> None:
         await asyncio.gather(*(h.reseed.remote(seed + k) for k, h in enumerate(self.handles)))

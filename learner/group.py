@@ -12,6 +12,11 @@ import pyarrow as pa
 from learner.config import LearnerConfig
 
 
+class RankLost(RuntimeError):
+    """An infrastructure fault: a learner rank died, or a collective failed because one did. The
+    group cannot go on; the driver rebuilds it from the last checkpoint (system/rl/train.py)."""
+
+
 class LearnerGroup:
     def __init__(self, cfg: LearnerConfig, model_path: str, with_reference: bool = False):
         import ray
@@ -42,9 +47,35 @@ class LearnerGroup:
         return [getattr(r, method).remote(*args) for r in self.ranks]
 
     def _all(self, method: str, *args):
+        """The call on every rank, failing at the first rank that fails: the others may be waiting
+        for it inside a collective, and would wait until the collective's timeout."""
         import ray
+        from ray.exceptions import RayActorError, RayTaskError
 
-        return ray.get(self.call_refs(method, *args))
+        refs = self.call_refs(method, *args)
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                ray.get(ready)
+        except RayActorError as exc:
+            raise RankLost(f"learner rank lost during {method}: {exc}") from exc
+        except RayTaskError as exc:
+            if self._a_rank_died():
+                raise RankLost(f"learner rank lost during {method} ({type(exc.cause).__name__} on a peer)") from exc
+            raise
+        return ray.get(refs)
+
+    def _a_rank_died(self) -> bool:
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        for rank in self.ranks:
+            try:
+                ray.get(rank.__ray_ready__.remote(), timeout=30)
+            except (RayActorError, GetTimeoutError):
+                return True
+        return False
 
     # Collective weight sync (wire/weights.py). The driver owns the group: it asks rank 0 to host
     # it, has every member join, then runs each broadcast (system/rl/weights.py).
@@ -105,6 +136,8 @@ class LearnerGroup:
 
         try:
             self._all("shutdown")
+        except (RankLost, ray.exceptions.RayError):
+            pass  # a rank already lost: killing the rest below is all that is left to do
         finally:
             for r in self.ranks:
                 ray.kill(r)

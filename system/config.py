@@ -41,6 +41,9 @@ class RunConfig(Section):
     steps: int = Field(10, ge=1)
     checkpoint_every: int = Field(1, ge=1, description="steps between checkpoints (and one at the end)")
     keep_checkpoints: int = Field(2, ge=1)
+    max_failures: int = Field(
+        3, ge=0, description="lost learner ranks or nodes the run rebuilds from its last checkpoint by itself"
+    )
     eval_every: int = Field(0, ge=0, description="steps between evaluations on held-out queries; 0: at the end")
     eval_queries: int = Field(4, ge=1, description="held-out queries per task")
     eval_protocols: list[Protocol] = Field(default_factory=lambda: ["multi-turn"])

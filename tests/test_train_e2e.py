@@ -102,6 +102,36 @@ def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):
     assert last["weight_sync/bytes"] > 0 and last["weight_sync/group_builds"] == 1
 
 
+def _wait_for_checkpoint(proc, out: Path, name: str) -> None:
+    latest = out / "checkpoints" / "latest"
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        if latest.exists() and latest.read_text().strip() == name:
+            return
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    pytest.fail(f"no checkpoint {name}")
+
+
+def test_a_lost_learner_rank_is_rebuilt_and_the_run_goes_on_by_itself(tmp_path):
+    """The learner's process is killed after the second checkpoint: the run rebuilds its
+    components, continues from that checkpoint without a person, and trains every batch once."""
+    import psutil
+
+    out = tmp_path / "run"
+    proc = _train(out, 4, "run.max_failures=1")
+    _wait_for_checkpoint(proc, out, "step_000002")
+    ranks = [p for p in psutil.Process(proc.pid).children(recursive=True) if "LearnerRank" in " ".join(p.cmdline())]
+    assert len(ranks) == 1, [p.cmdline() for p in psutil.Process(proc.pid).children(recursive=True)]
+    ranks[0].kill()
+    log, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0, log[-3000:]
+    assert "recovery 1 of 1" in log and "continuing from step_00000" in log
+    state = json.loads((out / "checkpoints" / "step_000004" / "trainer.json").read_text())
+    assert state["trained"] == [0, 1, 2, 3] and state["version"] == 4  # every batch once, in order
+    assert _steps(out) == [0, 1, 2, 3]  # the data position went on where the checkpoint left it
+
+
 def test_a_run_refuses_to_overwrite_checkpoints_without_resume(tmp_path):
     out = tmp_path / "run"
     (out / "checkpoints" / "step_000001").mkdir(parents=True)

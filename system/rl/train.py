@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,29 @@ from system.rl.checkpoints import Checkpoints, TrainerState
 from system.rl.metrics import best_so_far_metrics, rollout_metrics
 from system.runtime import init_ray
 from wire.sampling import Sampling
+
+
+def infrastructure_faults() -> tuple[type[BaseException], ...]:
+    """What the run recovers from by itself: a process or node of the job lost. A data fault
+    (a bad design, a failed simulation) never gets here: it is a result with a status."""
+    from ray.exceptions import NodeDiedError, ObjectLostError, OwnerDiedError, RayActorError, WorkerCrashedError
+
+    from learner.group import RankLost
+
+    return (RankLost, RayActorError, WorkerCrashedError, NodeDiedError, ObjectLostError, OwnerDiedError)
+
+
+def _teardown(*steps) -> None:
+    """Run every step even if one fails (a component that died fails its own shutdown); then
+    raise the first failure, unless the run is already unwinding from another."""
+    first = None
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            first = first or exc
+    if first is not None and sys.exc_info()[0] is None:
+        raise first
 
 
 class Trainer:
@@ -67,7 +91,22 @@ class Trainer:
         model_path = self.model_path()
         rollout_cpus = cfg.rollout.actors * cfg.rollout.cpus_per_actor
         init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + rollout_cpus + cfg.sim.max_workers)
-        return asyncio.run(self._main(model_path))
+        failures = 0
+        while True:
+            try:
+                return asyncio.run(self._main(model_path))
+            except infrastructure_faults() as exc:
+                failures += 1
+                if failures > cfg.run.max_failures:
+                    raise
+                # what was trained after the last checkpoint died with the learner: train it again
+                self.resume_from = self.checkpoints.latest()
+                where = self.resume_from.name if self.resume_from else "the start"
+                print(
+                    f"infrastructure fault ({type(exc).__name__}: {str(exc)[:300]}); "
+                    f"recovery {failures} of {cfg.run.max_failures}: rebuilding, continuing from {where}",
+                    flush=True,
+                )
 
     def _components(self, model_path: str):
         import ray
@@ -119,19 +158,20 @@ class Trainer:
 
         cfg = self.cfg
         pool, fleet, learner, sync, fmt = self._components(model_path)
-        state = TrainerState(step=0, version=0, seed=cfg.run.seed)
-        if self.resume_from is not None:
-            state = self.checkpoints.load_state(self.resume_from)
-            learner.load(str(self.resume_from / "learner"))
-            await sync.push(fleet, state.version)
-            print(f"resumed from {self.resume_from} at step {state.step} (weights version {state.version})")
-        tracker = Tracker(
-            cfg.wandb, self.out, cfg.run.name, to_dict(cfg), state.step if self.resume_from is not None else None
-        )
-        urgent = functools.partial(pool.submit, urgent=True)
-        plan = Rollout(fleet, fmt, pool.submit, cfg.algorithm, self.sampling, cfg.rollout.max_prompt_tokens, urgent)
-        last_eval: dict = {}
+        tracker = None
         try:
+            state = TrainerState(step=0, version=0, seed=cfg.run.seed)
+            if self.resume_from is not None:
+                state = self.checkpoints.load_state(self.resume_from)
+                learner.load(str(self.resume_from / "learner"))
+                await sync.push(fleet, state.version)
+                print(f"resumed from {self.resume_from} at step {state.step} (weights version {state.version})")
+            tracker = Tracker(
+                cfg.wandb, self.out, cfg.run.name, to_dict(cfg), state.step if self.resume_from is not None else None
+            )
+            urgent = functools.partial(pool.submit, urgent=True)
+            plan = Rollout(fleet, fmt, pool.submit, cfg.algorithm, self.sampling, cfg.rollout.max_prompt_tokens, urgent)
+            last_eval: dict = {}
             steps = cfg.run.steps
             pending = asyncio.create_task(self._rollout(plan, fleet, pool, state.step)) if state.step < steps else None
             while state.step < steps:
@@ -181,9 +221,7 @@ class Trainer:
             learner.export(str(final))
             return {"out_dir": str(self.out), "final_model": str(final), "state": state, "eval": last_eval}
         finally:
-            tracker.finish()
-            learner.shutdown()
-            pool.shutdown()
+            _teardown(*([tracker.finish] if tracker else []), learner.shutdown, pool.shutdown, fleet.kill)
 
     async def _rollout(self, plan, fleet, pool, step: int) -> tuple[list[Group], dict]:
         started = time.perf_counter()
