@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -143,7 +144,9 @@ def _decode_call(text: str) -> tuple[dict | None, str]:
         obj = json.loads(text)
     except (ValueError, RecursionError):  # ValueError: also an integer longer than int() takes
         try:  # models sometimes write Python dict syntax (single quotes)
-            obj = ast.literal_eval(text) if len(text) < 20_000 else None
+            with warnings.catch_warnings():  # a model's text is no source code to warn about
+                warnings.simplefilter("ignore", SyntaxWarning)
+                obj = ast.literal_eval(text) if len(text) < 20_000 else None
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             obj = None
     if not isinstance(obj, dict):
