@@ -129,6 +129,7 @@ async def _rollout_bench(
                 last_generation = max(rec.answered)
                 tail_sims = sum(t >= last_generation for t in asked)
                 first_answer = min(rec.answered) - start  # no proposed design is simulated before it
+                proposed_sims = sum(t >= min(rec.answered) for t in asked)  # the initial designs' come before
         start = time.perf_counter()
         await asyncio.gather(*(actor.generate.remote(ids, s) for ids, s in recorder.prompts))
         gen_alone = time.perf_counter() - start
@@ -141,8 +142,9 @@ async def _rollout_bench(
         ray.kill(actor)
     rollout_s = timings["tl_grpo"]
     # No schedule beats either bound: generation at its own speed, then the simulations that wait
-    # on the last generation; or the first generation, then every simulation at its own speed.
-    critical_path = max(gen_alone + tail_sims * sim_alone / max(1, len(tl_calls)), first_answer + sim_alone)
+    # on the last generation; or the first generation, then every proposed design's simulation.
+    per_sim = sim_alone / max(1, len(tl_calls))
+    critical_path = max(gen_alone + tail_sims * per_sim, first_answer + proposed_sims * per_sim)
     return {
         "setting": {
             "engine": engine,

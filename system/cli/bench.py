@@ -50,10 +50,11 @@ def cmd_bench_rollout(args) -> int:
         return 0
     st = report["setting"]
     print(f"engine {st['engine']}, model {st['model']}, task {st['task']}, B={st['B']} G={st['G']} T={st['T']}")
-    for key in ("rollout_s", "generation_alone_s", "simulation_alone_s", "traj_grpo_s"):
+    for key in ("rollout_s", "generation_alone_s", "simulation_alone_s", "critical_path_s", "traj_grpo_s"):
         print(f"{key:22s} {report[key]:8.2f}")
     print(
-        f"overlap        {report['overlap']:.3f}\nagent_overhead {report['agent_overhead']:.3f}\n"
+        f"overlap        {report['overlap']:.3f}\nagent_overhead {report['agent_overhead']:.3f} "
+        f"({report['agent_overhead_vs_critical_path']:.3f} of the critical path)\n"
         f"tl_over_traj_time {report['tl_over_traj_time']:.3f} (simulations {report['simulations']})"
     )
     return 0
