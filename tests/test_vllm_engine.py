@@ -102,3 +102,35 @@ def test_collective_broadcast_lands_in_the_engine(engine, models):
     assert generation.version == 5
     expected = _hf_logprobs(models[0], PROMPT, generation.ids)  # model A again, not B
     assert torch.allclose(torch.tensor(generation.logprobs), expected, atol=1e-3)
+
+
+def test_the_installed_pretrained_model_serves_with_exact_logprobs_and_in_place_updates():
+    """SmolLM2-135M-Instruct (installed by scripts/setup.sh): sampled log-probs match transformers
+    on the Hermes-style prompt, and after an in-place update they match the new weights."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from simworkers.catalog import load_task
+    from system.agent.conversation import ChatFormat
+    from system.agent.protocol import tool_schema
+    from system.models.install import resolve_model
+
+    path = resolve_model("smollm2-135m")
+    prompt = ChatFormat(AutoTokenizer.from_pretrained(path)).prompt_ids(
+        "Size the amplifier.", [tool_schema(load_task("ota5t_generic"))]
+    )
+    served = VLLMEngine(path, kv_cache_bytes=512 * 2**20, dtype="float32")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+
+    def forward(ids):
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([prompt + ids])).logits[0, :-1].float(), -1)
+        return logp[len(prompt) - 1 :].gather(1, torch.tensor(ids)[:, None])[:, 0]
+
+    (generation,) = served.generate_batch([prompt], FULL)
+    assert generation.ids and torch.allclose(torch.tensor(generation.logprobs), forward(generation.ids), atol=2e-3)
+    changed = {k: v * 0.9 if ".mlp." in k else v for k, v in model.state_dict().items()}
+    model.load_state_dict(changed)
+    served.update_weights(2, changed)
+    (after,) = served.generate_batch([prompt], FULL)
+    assert after.version == 2
+    assert torch.allclose(torch.tensor(after.logprobs), forward(after.ids), atol=2e-3)

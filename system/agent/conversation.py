@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -67,6 +68,20 @@ Opener = Callable[[Task, str], Conversation]
 Speaker = Callable[[list[int], AgentState], Awaitable[Generation]]
 
 
+def hermes_system_message(tools: list[dict]) -> str:
+    """The tool schema and the `<tool_call>` convention in the Hermes wording that Qwen-family
+    templates render, for templates that have no tools block of their own."""
+    schemas = "\n".join(json.dumps(tool, ensure_ascii=False) for tool in tools)
+    return (
+        "You are a function calling AI model. You are provided with function signatures within "
+        "<tools></tools> XML tags. You may call one or more functions to assist with the user query. "
+        "Don't make assumptions about what values to plug into functions. Here are the available "
+        f"tools: <tools>\n{schemas}\n</tools>\nFor each function call, return a json object with "
+        "function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+        '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    )
+
+
 class ChatFormat:
     """The token-level chat format of one tokenizer: the prompt and message suffixes."""
 
@@ -76,14 +91,24 @@ class ChatFormat:
         self.stop_text = tokenizer.decode([self.stop_id])
         self._suffix_cache: dict[str, tuple[str, str]] = {}
 
+    @functools.cached_property
+    def renders_tools(self) -> bool:
+        """Whether the template writes a tool schema given as `tools=` (Qwen's does; SmolLM2's
+        ChatML template drops it silently)."""
+        probe = {"type": "function", "function": {"name": "zq_probe_tool", "parameters": {"type": "object"}}}
+        text = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": "q"}], tools=[probe], tokenize=False, add_generation_prompt=True
+        )
+        return "zq_probe_tool" in text
+
     def prompt_ids(self, first_message: str, tools: list[dict]) -> list[int]:
+        messages = [{"role": "user", "content": first_message}]
+        if tools and not self.renders_tools:  # the schema goes where the model will read it
+            messages.insert(0, {"role": "system", "content": hermes_system_message(tools)})
+            tools = None
         return list(
             self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": first_message}],
-                tools=tools,
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=False,
+                messages, tools=tools, add_generation_prompt=True, tokenize=True, return_dict=False
             )
         )
 

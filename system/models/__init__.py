@@ -1,5 +1,6 @@
-"""The policy models a run starts from: a Hugging Face folder named in the config, or the tiny
-model built here from a config (`tiny`). Nothing is downloaded.
+"""The policy models a run starts from: a Hugging Face folder or an installed model's name
+(`tlgrpo model install`, system/models/install.py) named in the config, or the tiny model built
+here from a config (`tiny`). Nothing is downloaded at run time.
 
 May import `system.agent` (the tiny tokenizer learns the protocol's text) and below.
 """
@@ -15,9 +16,12 @@ def policy_model_path(model: ModelConfig, out_dir: Path, seed: int) -> str:
     """The folder the run's policy loads from: `model.path`, or the tiny model, built once into
     `out_dir/base_model`."""
     if model.path:
-        if not Path(model.path, "config.json").exists():
-            raise ConfigError(f"config key model.path: {model.path} holds no config.json")
-        return model.path
+        from system.models.install import ModelError, resolve_model
+
+        try:
+            return resolve_model(model.path)
+        except ModelError as exc:
+            raise ConfigError(f"config key model.path: {exc}") from None
     base = out_dir / "base_model"
     if not (base / "config.json").exists():
         from system.models.tiny import build_tiny_model
