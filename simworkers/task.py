@@ -80,6 +80,8 @@ class Task:
     show_netlist: bool = False
     path: str = ""
     family: str = ""  # tasks sharing one netlist on several processes share a family
+    witness_spread: float = 0.2  # witness designs lie within this fraction of the reference
+    fingerprint: str = ""  # of the task file and netlist: a dataset built from another is refused
     _by_name: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ Every mistake in a task file is reported with the file, the field and the fix (`
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from pathlib import Path
@@ -82,6 +83,7 @@ class _Parser:
             "timeout_s",
             "show_netlist",
             "family",
+            "witness_spread",
         }
         for key in raw:
             if key not in known:
@@ -112,6 +114,11 @@ class _Parser:
         metrics = self.metrics(self.get(raw, "metrics", "", dict))
         testbench = self.testbench(self.get(raw, "testbench", "", list), metrics)
         specs = self.specs(self.get(raw, "specs", "", list), metrics)
+        spread = self.get(raw, "witness_spread", "", float, 0.2)
+        if not 0 < spread <= 1:
+            raise self.fail(
+                "witness_spread", f"{spread:g} is outside (0, 1]", "use e.g. 0.2 for +-20 % around the reference"
+            )
         timeout = self.get(raw, "timeout_s", "", float, 10.0)
         if timeout <= 0:
             raise self.fail("timeout_s", "must be positive", "give seconds > 0")
@@ -129,6 +136,8 @@ class _Parser:
             show_netlist=self.get(raw, "show_netlist", "", bool, False),
             path=str(self.path),
             family=self.get(raw, "family", "", str, name),
+            witness_spread=spread,
+            fingerprint=hashlib.sha256(self.path.read_bytes() + b"\0" + circuit.encode()).hexdigest()[:16],
         )
 
     def substitute(self, circuit: str, variables: dict) -> str:

@@ -63,6 +63,12 @@ class ModelConfig(Section):
 class TaskConfig(Section):
     train: list[str] = Field(default_factory=lambda: ["ota5t_generic", "tia_gf180"], min_length=1)
     eval: list[str] = Field(default_factory=lambda: ["ota5t_generic", "tia_gf180"])
+    queries: Literal["dataset", "seeds"] = Field(
+        "dataset",
+        description="dataset: read the Parquet query sets (`tlgrpo data build`); seeds: build each query "
+        "from its seed during the run (one witness simulation each; for quick runs)",
+    )
+    data_dir: str | None = Field(None, description="dataset folder; null: TLGRPO_DATA_DIR or ~/.cache/tl-grpo/data")
 
     @field_validator("train", "eval")
     @classmethod

@@ -78,7 +78,7 @@ def test_llm_loop_merges_partial_designs_and_ends(sim):
 
 
 def test_llm_call_past_the_budget_and_invalid_values(sim):
-    replies = [call(w_in="1 meter"), call(w_in="10u"), call(w_in="11u")]
+    replies = [call(w_in="1 meter"), call(w_in="40u"), call(w_in="41u")]
     policy = LLMPolicy("scripted", lambda task, first: ScriptedSession(replies, []))
     sim.calls.clear()
     episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 1)), "multi-turn", 2, sim))

@@ -25,7 +25,7 @@ EXPECTATIONS = [
     ("strongarm_sky130", {"w_tail": 2.0, "w_in": 2.0}, "energy", "up", None),
     ("strongarm_sky130", {"w_rst": 2.0}, "reset_time", "down", None),
     ("acamp_sky130", {"cf": 2.0}, "gain_db", "down", None),  # gain = cin / cf: -6 dB
-    ("acamp_sky130", {"rf": 0.1}, "f_hp", "up", (5.0, 15.0)),  # corner = 1 / (2 pi rf cf)
+    ("acamp_sky130", {"rf": 0.4}, "f_hp", "up", (2.0, 3.2)),  # corner = 1 / (2 pi rf cf): x2.5
     ("acamp_sky130", {"ibias": 2.0}, "power", "up", None),
     ("tia_gf180", {"rf": 2.0}, "zt_db", "up", None),
     ("tia_gf180", {"w_n1": 2.0, "w_p1": 2.0}, "power", "up", None),

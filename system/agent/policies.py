@@ -13,6 +13,7 @@ import math
 import os
 import zlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -62,38 +63,83 @@ class RandomSearch(Policy):
         return episode
 
 
+@dataclass(frozen=True)
+class BoConfig:
+    """One way to run Bayesian optimisation at a small budget: how many of the budget's designs
+    are space-filling (Latin hypercube) before the GP takes over, the acquisition function, its
+    exploration setting, and whether log-scale parameters are searched in log space."""
+
+    space_filling: int = 0
+    acquisition: Literal["ucb", "ei"] = "ucb"
+    kappa: float = 2.576  # UCB
+    xi: float = 0.0  # EI
+    log_inputs: bool = True
+
+
+# The configurations compared on the evaluation queries (docs/baselines/bo.md); `bo` is the best.
+BO_CONFIGS = {
+    "ucb": BoConfig(),  # the package's default: a GP from the initial design alone, UCB kappa 2.576
+    "ucb-lhs2": BoConfig(space_filling=2, kappa=1.0),
+    "ucb-lhs2-exploit": BoConfig(space_filling=2, kappa=0.1),  # near the GP's best mean: a local search
+    "ei-lhs2": BoConfig(space_filling=2, acquisition="ei", xi=0.01),
+    "ei-lhs3": BoConfig(space_filling=3, acquisition="ei", xi=0.01),
+    "ei-lhs2-linear": BoConfig(space_filling=2, acquisition="ei", xi=0.01, log_inputs=False),
+}
+BO_DEFAULT = "ei-lhs2"
+
+
+def latin_hypercube(n: int, dims: int, rng: np.random.Generator) -> np.ndarray:
+    """n points in [0, 1)^dims, one in each of n strata per dimension."""
+    strata = np.stack([rng.permutation(n) for _ in range(dims)], axis=1)
+    return (strata + rng.random((n, dims))) / n
+
+
 class BayesOpt(Policy):
     """Gaussian-process Bayesian optimisation (the `bayesian-optimization` package): the initial
-    design is its first observation, then exactly `budget` suggestions. Log-scale parameters are
-    searched in log10 space."""
+    design is its first observation, then exactly `budget` more designs, the first
+    `config.space_filling` of them a Latin hypercube over the ranges."""
 
-    name = "bo"
+    def __init__(self, config: str = BO_DEFAULT):
+        if config not in BO_CONFIGS:
+            raise ValueError(f"unknown BO configuration {config!r}: use one of {', '.join(BO_CONFIGS)}")
+        self.config = BO_CONFIGS[config]
+        self.name = "bo" if config == BO_DEFAULT else f"bo:{config}"
 
     async def run(self, task, query, protocol, budget, simulate):
-        from bayes_opt import BayesianOptimization
+        from bayes_opt import BayesianOptimization, acquisition
 
+        cfg = self.config
         episode = await start_episode(task, query, self.name, protocol, budget, simulate)
-        bounds = {
-            p.name: (math.log10(p.lo), math.log10(p.hi)) if p.scale == "log" else (p.lo, p.hi) for p in task.params
-        }
+        logs = {p.name: cfg.log_inputs and p.scale == "log" for p in task.params}
+        bounds = {p.name: (math.log10(p.lo), math.log10(p.hi)) if logs[p.name] else (p.lo, p.hi) for p in task.params}
 
         def to_space(design: dict) -> dict:
-            return {p.name: math.log10(design[p.name]) if p.scale == "log" else design[p.name] for p in task.params}
+            return {n: math.log10(design[n]) if logs[n] else design[n] for n in bounds}
 
         def from_space(point: dict) -> dict:
             design = {}
             for p in task.params:
-                value = 10 ** float(point[p.name]) if p.scale == "log" else float(point[p.name])
+                value = 10 ** float(point[p.name]) if logs[p.name] else float(point[p.name])
                 design[p.name] = min(p.hi, max(p.lo, value))
             return design
 
-        seed = int(_rng(self.name, query).integers(2**31 - 1))
+        rng = _rng("bo", query)
+        seed = int(rng.integers(2**31 - 1))
+        acq = (
+            acquisition.ExpectedImprovement(xi=cfg.xi, random_state=seed)
+            if cfg.acquisition == "ei"
+            else acquisition.UpperConfidenceBound(kappa=cfg.kappa, random_state=seed)
+        )
         optimizer = BayesianOptimization(
-            f=None, pbounds=bounds, random_state=seed, verbose=0, allow_duplicate_points=True
+            f=None, pbounds=bounds, acquisition_function=acq, random_state=seed, verbose=0, allow_duplicate_points=True
         )
         optimizer.register(params=to_space(query.initial), target=episode.initial_score)
+        filling = latin_hypercube(min(cfg.space_filling, budget), len(bounds), rng)
         for k in range(1, budget + 1):
-            point = await asyncio.to_thread(optimizer.suggest)  # GP fit: keep the event loop free
+            if k <= len(filling):
+                point = {n: lo + u * (hi - lo) for (n, (lo, hi)), u in zip(bounds.items(), filling[k - 1])}
+            else:
+                point = await asyncio.to_thread(optimizer.suggest)  # GP fit: keep the event loop free
             turn = await _simulated_turn(task, query, k, from_space(point), simulate)
             episode.turns.append(turn)
             optimizer.register(params=point, target=turn.score)
@@ -143,7 +189,10 @@ def hf_opener(
     from actors.hf_engine import HFEngine
 
     if not Path(path, "config.json").is_file():
-        raise ValueError(f"hf:{path}: no model folder there (no config.json); give a Hugging Face model folder")
+        raise ValueError(
+            f"hf:{path}: no model folder there (no config.json); give a Hugging Face model folder "
+            "or an installed model's name (`tlgrpo model list`)"
+        )
     from actors.rollout import BatchingEngine
 
     model = HFEngine(path)
@@ -193,15 +242,18 @@ def check_endpoint(base_url: str, timeout_s: float = 10.0) -> None:
 
 
 def make_policy(spec: str, **options) -> Policy:
-    """`random`, `bo`, `hf:PATH` (a local Hugging Face model), or `openai:BASE_URL` with
-    options model= (and api_key_env=)."""
+    """`random`, `bo` (or `bo:CONFIG`, one of BO_CONFIGS), `hf:PATH` (a local Hugging Face model),
+    or `openai:BASE_URL` with options model= (and api_key_env=)."""
     if spec == "random":
         return RandomSearch()
     if spec == "bo":
         return BayesOpt()
+    if spec.startswith("bo:"):
+        return BayesOpt(spec[3:])
     kind, _, target = spec.partition(":")
     if kind == "hf" and target:
-        return LLMPolicy(f"hf:{target}", hf_opener(target, **options))
+        resolve = options.pop("resolve", None) or (lambda name: name)  # an installed model's name -> folder
+        return LLMPolicy(f"hf:{target}", hf_opener(resolve(target), **options))
     if kind == "openai" and target:
         return LLMPolicy(f"openai:{options.get('model') or 'default'}", openai_opener(target, **options))
-    raise ValueError(f"unknown policy {spec!r}: use random, bo, hf:PATH or openai:BASE_URL")
+    raise ValueError(f"unknown policy {spec!r}: use random, bo, bo:CONFIG, hf:PATH or openai:BASE_URL")

@@ -40,11 +40,14 @@ def cmd_tasks_list(args) -> int:
 
 def cmd_tasks_doc(args) -> int:
     from system.evaluation.checks import LocalRunner, task_summary
-    from system.evaluation.taskdoc import render
+    from system.evaluation.taskdoc import baseline_columns, render
 
     with LocalRunner(args.backend) as runner:
         rows = [task_summary(task, runner, args.random) for task in tasks_named(None)]
-    text = render(rows, args.random)
+    baselines = {}
+    if args.baselines and Path(args.baselines).is_file():
+        baselines = baseline_columns(json.loads(Path(args.baselines).read_text()))
+    text = render(rows, args.random, baselines)
     if args.out == "-":
         print(text)
     else:
@@ -70,6 +73,7 @@ def cmd_tasks_check(args) -> int:
                         "task": c.task,
                         "reference_score": c.reference_score,
                         "random_median": c.random_median,
+                        "random_nonzero": c.random_nonzero,
                         "random_statuses": c.random_statuses,
                         "ms_per_sim": c.ms_per_sim,
                         "passed": c.passed,
@@ -82,13 +86,19 @@ def cmd_tasks_check(args) -> int:
         )
     else:
         table = Table(title=f"task check ({args.random} random designs each)")
-        for col in ("task", "reference score", "random median", "random statuses", "ms/sim", "verdict"):
+        for col in ("task", "reference score", "random median", "random > 0", "random statuses", "ms/sim", "verdict"):
             table.add_column(col)
         for c in checks:
             statuses = ", ".join(f"{k} {v}" for k, v in sorted(c.random_statuses.items()))
             verdict = "pass" if c.passed else "FAIL: " + "; ".join(c.problems())
             table.add_row(
-                c.task, f"{c.reference_score:.3f}", f"{c.random_median:.3f}", statuses, f"{c.ms_per_sim:.1f}", verdict
+                c.task,
+                f"{c.reference_score:.3f}",
+                f"{c.random_median:.3f}",
+                f"{c.random_nonzero:.0%}",
+                statuses,
+                f"{c.ms_per_sim:.1f}",
+                verdict,
             )
         console().print(table)
     return 0 if all(c.passed for c in checks) else 1
@@ -172,9 +182,14 @@ def add_commands(sub) -> None:
 
     p = tasks.add_parser("doc", help="write the task table (docs/tasks.md) from fresh simulations")
     p.add_argument("--out", default="docs/tasks.md", help="file to write, or - for stdout")
+    p.add_argument("--baselines", default="docs/baselines/results.json", help="a baseline eval's results.json to show")
     p.add_argument("--random", type=positive_int, default=200, help="random designs per task (default 200)")
     p.add_argument("--backend", default="shared", choices=BACKEND_NAMES)
     p.set_defaults(func=cmd_tasks_doc)
+
+    from system.cli import data
+
+    data.add_commands(sub, tasks)
 
     p = sub.add_parser("simulate", help="simulate one design and score it")
     p.add_argument("task")

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from simworkers.dataset import DatasetError
 from simworkers.pdk import PdkError
+from simworkers.query import QueryError
 from simworkers.task import TaskError
 from system.agent.conversation import EndpointError
-from system.cli import bench, circuits, runs
+from system.cli import bench, circuits, models, runs
 from system.cli.common import BACKEND_NAMES, CliError
 from system.config import ConfigError
+from system.models.install import ModelError
 from system.runtime import apply_defaults
 
 
@@ -21,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     circuits.add_commands(sub)
     bench.add_commands(sub)
     runs.add_commands(sub)
+    models.add_commands(sub)
     return parser
 
 
@@ -31,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         args.backend = args.backend or BACKEND_NAMES
     try:
         return args.func(args)
-    except (CliError, TaskError, PdkError, ConfigError, EndpointError) as exc:
+    except (CliError, TaskError, PdkError, ConfigError, EndpointError, ModelError, DatasetError, QueryError) as exc:
         print(f"tlgrpo: {exc}", file=sys.stderr)
         return 2
 

@@ -19,7 +19,9 @@ def cmd_eval(args) -> int:
     from simworkers.catalog import resolve_tasks
     from simworkers.pool import SimPool
     from system.agent.policies import make_policy
+    from system.evaluation.datasets import DatasetError, QuerySource
     from system.evaluation.evaluate import count_jobs, run_evaluation, summarise, write_outputs
+    from system.models.install import ModelError, resolve_model
 
     try:
         tasks = resolve_tasks(args.tasks)
@@ -31,11 +33,16 @@ def cmd_eval(args) -> int:
         "max_new_tokens": args.max_new_tokens,
         "temperature": args.temperature,
         "seed": args.seed,
+        "resolve": resolve_model,
     }
-    try:
-        policies = [make_policy(spec, **options) for spec in args.policy]
-    except (ValueError, OSError) as exc:
-        raise CliError(str(exc)) from None
+    policies = []
+    for spec in args.policy:
+        try:
+            policies.append(make_policy(spec, **options))
+        except ModelError as exc:
+            raise CliError(f"{spec}: {exc}") from None
+        except (ValueError, OSError) as exc:
+            raise CliError(str(exc)) from None
     protocols = args.protocol or ["multi-turn"]
     out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
     total = count_jobs(tasks, policies, protocols, args.queries)
@@ -60,6 +67,7 @@ def cmd_eval(args) -> int:
                     args.queries,
                     args.budget,
                     pool.submit,
+                    source=QuerySource(pool.submit, root=args.data, on_the_fly=args.on_the_fly),
                     concurrency=args.concurrency,
                     on_done=lambda _: progress.advance(bar),
                 )
@@ -68,13 +76,17 @@ def cmd_eval(args) -> int:
             pool.shutdown()
 
     started = time.monotonic()
-    episodes, stats = asyncio.run(main())
+    try:
+        episodes, stats = asyncio.run(main())
+    except DatasetError as exc:
+        raise CliError(f"{exc} (or pass --on-the-fly to build the queries from seeds now)") from None
     summary = summarise(episodes, tasks)
     settings = {
         "tasks": [t.name for t in tasks],
         "policies": args.policy,
         "protocols": protocols,
         "queries": args.queries,
+        "query_source": "built from seeds" if args.on_the_fly else str(args.data or "datasets"),
         "budget": args.budget,
         "wall_s": round(time.monotonic() - started, 1),
         "simulations": sum(stats.completed.values()),
@@ -165,6 +177,10 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--tasks", action="append", help="in-domain (default), out-of-domain, all, or task names")
     p.add_argument("--queries", type=positive_int, default=100, help="held-out queries per task (default 100)")
+    p.add_argument("--data", type=Path, help="dataset folder (default TLGRPO_DATA_DIR or ~/.cache/tl-grpo/data)")
+    p.add_argument(
+        "--on-the-fly", action="store_true", help="build the queries from their seeds now instead of reading a dataset"
+    )
     p.add_argument(
         "--protocol",
         action="append",

@@ -1,4 +1,6 @@
-"""Task health: the reference design meets the nominal specs, random designs mostly do not.
+"""Task health: the reference design meets the nominal specs, and random designs, scored against
+witness queries' targets, neither all fail (a reward desert: in-domain, at least 30 % must score
+above 0) nor mostly succeed (a random median of 0.9 or more: too easy).
 
 Runs designs on a small local set of backends (one per core, in threads: the work happens in the
 ngspice processes), so it needs no Ray and suits `tlgrpo tasks check` and the tests alike.
@@ -14,14 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from simworkers.backends import Backend, make_backend
-from simworkers.query import random_design, rng_for
+from simworkers.dataset import seeds
+from simworkers.query import build_queries, random_design, rng_for
 from simworkers.result import SimResult
 from simworkers.task import Task
 from system.agent.feedback import spec_rule
 from system.agent.reward import score_result
 
-RANDOM_MEDIAN_LIMIT = 0.2
-CHECK_SEED = 20_240_601
+RANDOM_MEDIAN_LIMIT = 0.9  # a task that random designs mostly solve teaches nothing
+RANDOM_NONZERO_MIN = 0.30  # in-domain: the share of random designs that must score above 0
+DESIGNS_PER_QUERY = 5
 
 
 class LocalRunner:
@@ -60,6 +64,7 @@ class LocalRunner:
 @dataclass(frozen=True)
 class TaskCheck:
     task: str
+    domain: str
     reference: SimResult
     reference_score: float
     random_scores: tuple[float, ...]
@@ -71,8 +76,12 @@ class TaskCheck:
         return statistics.median(self.random_scores)
 
     @property
+    def random_nonzero(self) -> float:
+        return sum(s > 0 for s in self.random_scores) / len(self.random_scores)
+
+    @property
     def passed(self) -> bool:
-        return self.reference_score >= 1.0 and self.random_median < RANDOM_MEDIAN_LIMIT
+        return not self.problems()
 
     def problems(self) -> list[str]:
         out = []
@@ -81,26 +90,40 @@ class TaskCheck:
             out.append(f"reference design scores {self.reference_score:.3f} < 1 ({why})")
         if self.random_median >= RANDOM_MEDIAN_LIMIT:
             out.append(f"random median {self.random_median:.3f} >= {RANDOM_MEDIAN_LIMIT}: specs too easy")
+        if self.domain == "in" and self.random_nonzero < RANDOM_NONZERO_MIN:
+            out.append(
+                f"{self.random_nonzero:.0%} of random designs score above 0 (< {RANDOM_NONZERO_MIN:.0%}): "
+                "a reward desert; narrow the ranges or raise the specs' beta (docs/adding-a-task.md)"
+            )
         return out
 
 
-def random_designs(task: Task, count: int, seed: int = CHECK_SEED) -> list[dict[str, float]]:
+def random_designs(task: Task, count: int, seed: int = 20_240_601) -> list[dict[str, float]]:
     rng = rng_for(task, seed)
     return [random_design(task, rng) for _ in range(count)]
 
 
 def check_task(task: Task, runner: LocalRunner, n_random: int = 200) -> TaskCheck:
+    """The reference against the nominal specs; `n_random` random designs, five per evaluation
+    query, each against its query's targets (what random search at budget 5 meets)."""
     reference = runner.run(task, [task.reference()])[0]
-    results = runner.run(task, random_designs(task, n_random))
+    queries = build_queries(task, seeds("eval", -(-n_random // DESIGNS_PER_QUERY)), runner.run)
+    pairs = []
+    for query in queries:
+        rng = rng_for(task, query.seed, 0)
+        pairs += [(query, random_design(task, rng)) for _ in range(DESIGNS_PER_QUERY)]
+    pairs = pairs[:n_random]
+    results = runner.run(task, [design for _, design in pairs])
     statuses: dict[str, int] = {}
     for r in results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
     ok_times = sorted(r.elapsed_s for r in results if r.ok) or [reference.elapsed_s]
     return TaskCheck(
         task.name,
+        task.domain,
         reference,
         score_result(task.specs, reference).value,
-        tuple(score_result(task.specs, r).value for r in results),
+        tuple(score_result(q.specs, r).value for (q, _), r in zip(pairs, results)),
         statuses,
         1000 * statistics.median(ok_times),
     )
@@ -130,7 +153,7 @@ def task_summary(task: Task, runner: LocalRunner, n_random: int = 0) -> dict:
         check = check_task(task, runner, n_random)
         row.update(
             random_median=check.random_median,
-            random_nonzero=sum(s > 0 for s in check.random_scores) / len(check.random_scores),
+            random_nonzero=check.random_nonzero,
             random_statuses=check.random_statuses,
             passed=check.passed,
         )

@@ -15,10 +15,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from simworkers.query import queries
 from simworkers.task import Task
 from system.agent.episode import Episode, Protocol, Simulate
 from system.agent.policies import Policy
+from system.evaluation.datasets import QuerySource
 
 
 def _label(episode: Episode) -> str:
@@ -33,14 +33,16 @@ async def run_evaluation(
     budget: int,
     simulate: Simulate,
     *,
+    source: QuerySource,
     concurrency: int = 8,
     on_done: Callable[[Episode], None] | None = None,
 ) -> list[Episode]:
-    """All episodes, the same eval queries for every method; non-LLM methods run once per query."""
+    """All episodes, the same eval queries for every method (from `source`: the evaluation
+    datasets, or built on the fly); non-LLM methods run once per query."""
     gate = asyncio.Semaphore(concurrency)
     jobs = []
     for task in tasks:
-        for query in queries(task, "eval", n_queries):
+        for query in await source.get(task, "eval", n_queries):
             for policy in policies:
                 for protocol in protocols if policy.uses_protocol else ["n/a"]:
                     jobs.append((policy, task, query, protocol))
@@ -66,11 +68,13 @@ def summarise(episodes: list[Episode], tasks: list[Task]) -> dict:
     domain = {t.name: t.domain for t in tasks}
     rows = []
     for method, mine in by_method.items():
-        per_task = {}
+        per_task, nonzero = {}, {}
         for task in tasks:
             eps = [e for e in mine if e.task == task.name]
             if eps:
                 per_task[task.name] = statistics.fmean(e.best_score for e in eps)
+                designs = [t for e in eps for t in e.designs]
+                nonzero[task.name] = sum(t.score > 0 for t in designs) / len(designs) if designs else 0.0
         averages = {}
         for name, members in (("in-domain", "in"), ("out-of-domain", "out")):
             values = [v for t, v in per_task.items() if domain[t] == members]
@@ -87,6 +91,7 @@ def summarise(episodes: list[Episode], tasks: list[Task]) -> dict:
             {
                 "method": method,
                 "per_task": per_task,
+                "nonzero_share": nonzero,  # of the proposed designs, those scoring above 0
                 "averages": averages,
                 "episodes": len(mine),
                 "simulations": sum(e.simulations for e in mine),

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 from simworkers.catalog import resolve_tasks
-from simworkers.query import EVAL_SEED_BASE, make_query
+from simworkers.query import EVAL_SEED_BASE
 from system.config import ConfigError, TrainConfig, dump, to_dict
+from system.evaluation.datasets import QuerySource
 from system.models import policy_model_path
 from system.rl.buffer import Buffer, Group
 from system.rl.checkpoints import Checkpoints, TrainerState
@@ -74,14 +75,26 @@ class Trainer:
     def model_path(self) -> str:
         return policy_model_path(self.cfg.model, self.out, self.cfg.run.seed)
 
-    def queries(self, step: int) -> list:
+    def query_source(self, pool) -> QuerySource:
+        """One per pool (a recovered run has a new pool), so a dataset is read once."""
+        if getattr(self, "_source_pool", None) is not pool:
+            t = self.cfg.tasks
+            root = Path(t.data_dir) if t.data_dir else None
+            self._source = QuerySource(pool.submit, root=root, on_the_fly=t.queries == "seeds")
+            self._source_pool = pool
+        return self._source
+
+    async def queries(self, step: int, source: QuerySource) -> list:
+        """Step `step`'s queries: the tasks in turn, each task's training queries in order from
+        a position that the run seed sets (wrapping around a dataset: the next epoch)."""
         tasks = self.train_tasks
         b = self.cfg.algorithm.queries_per_step
-        first = self.cfg.run.seed * 1_000_003 + step * b
         out = []
         for i in range(b):
-            task = tasks[(step * b + i) % len(tasks)]
-            out.append((task, make_query(task, (first + i) % EVAL_SEED_BASE)))
+            position = step * b + i
+            task = tasks[position % len(tasks)]
+            index = (self.cfg.run.seed * 1_000_003 + position // len(tasks)) % EVAL_SEED_BASE
+            out.append((task, (await source.get(task, "train", 1, index))[0]))
         return out
 
     def run(self) -> dict:
@@ -229,7 +242,8 @@ class Trainer:
         tokens_before = fleet.generated_tokens
         sims_before = dict(pool.stats().completed)
         cut_before = plan.cut_histories
-        results = await asyncio.gather(*(plan.run(task, query) for task, query in self.queries(step)))
+        chosen = await self.queries(step, self.query_source(pool))
+        results = await asyncio.gather(*(plan.run(task, query) for task, query in chosen))
         elapsed = time.perf_counter() - started
         after = pool.stats().completed
         sims = {k: v - sims_before.get(k, 0) for k, v in after.items()}
@@ -263,6 +277,7 @@ class Trainer:
             cfg.run.eval_queries,
             cfg.algorithm.budget,
             pool.submit,
+            source=self.query_source(pool),
             concurrency=16,
         )
         summary = summarise(episodes, tasks)

@@ -1,0 +1,98 @@
+"""Query datasets on disk: built once (idempotent), read back exactly, refused when the task changed,
+and every stored witness meets its query's targets when simulated again."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from simworkers.catalog import BUILTIN_TASKS, all_tasks, load_task
+from simworkers.dataset import DatasetError, dataset_path, load_queries, read_queries, stored_count
+from simworkers.query import make_query, seed_for
+from system.agent.reward import score_result
+from system.evaluation.checks import LocalRunner
+from system.evaluation.datasets import build_datasets, default_plan
+
+
+@pytest.fixture(scope="module")
+def runner():
+    with LocalRunner("shared") as r:
+        yield r
+
+
+def test_build_is_idempotent_and_reads_back_the_same_queries(tmp_path, runner):
+    task = load_task("ota5t_generic")
+    plan = [(task, "eval", 6), (task, "train", 4)]
+    first = build_datasets(plan, runner, tmp_path)
+    assert [b.kept for b in first] == [False, False]
+    stamp = dataset_path(task, "eval", tmp_path).stat().st_mtime_ns
+    again = build_datasets(plan, runner, tmp_path)
+    assert [b.kept for b in again] == [True, True]
+    assert dataset_path(task, "eval", tmp_path).stat().st_mtime_ns == stamp
+    stored = load_queries(task, "eval", 6, root=tmp_path)
+    assert stored == [make_query(task, seed_for("eval", i)) for i in range(6)]
+    # training wraps around its set (the next epoch); evaluation refuses to ask for more than was built
+    assert load_queries(task, "train", 3, start=3, root=tmp_path)[1] == read_queries(task, "train", tmp_path)[0]
+    with pytest.raises(DatasetError, match="--eval-queries 7"):
+        load_queries(task, "eval", 7, root=tmp_path)
+
+
+def test_a_dataset_whose_task_changed_is_refused(tmp_path, runner, monkeypatch):
+    folder = tmp_path / "tasks" / "my_ota"
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder)
+    task_file = folder / "task.yaml"
+    task_file.write_text(task_file.read_text().replace("name: ota5t_generic", "name: my_ota"))
+    task = load_task(folder)
+    build_datasets([(task, "eval", 3)], runner, tmp_path / "data")
+    assert stored_count(task, "eval", tmp_path / "data") == 3
+    task_file.write_text(task_file.read_text().replace("target: 40,", "target: 41,"))
+    changed = load_task(folder)
+    assert changed.fingerprint != task.fingerprint
+    assert stored_count(changed, "eval", tmp_path / "data") == 0
+    with pytest.raises(DatasetError, match=r"my_ota changed since it was built.*tlgrpo data build --tasks my_ota"):
+        load_queries(changed, "eval", 3, root=tmp_path / "data")
+    with pytest.raises(DatasetError, match="no train dataset"):
+        load_queries(changed, "train", 1, root=tmp_path / "data")
+
+
+def test_missing_dataset_names_the_command_to_run(tmp_path):
+    with pytest.raises(DatasetError, match=r"run `tlgrpo data build --tasks tia_gf180`"):
+        load_queries(load_task("tia_gf180"), "eval", 1, root=tmp_path)
+
+
+def test_the_default_plan_spreads_training_over_in_domain_tasks():
+    tasks = all_tasks()
+    plan = default_plan(tasks, 10_000, 100)
+    train = [(t.name, n) for t, split, n in plan if split == "train"]
+    assert {t.name for t in tasks if t.domain == "in"} == {name for name, _ in train}
+    assert sum(n for _, n in train) >= 10_000
+    assert all(n == 100 for _, split, n in plan if split == "eval") and len(plan) == len(tasks) + len(train)
+
+
+def test_stored_witnesses_meet_their_targets_when_simulated_again(tmp_path, runner):
+    """A sample of every task's evaluation queries: built, stored, read back, and each witness
+    simulated anew on another backend scores 1.0 against its query's targets."""
+    tasks = sorted(all_tasks(), key=lambda t: t.name)
+    build_datasets([(t, "eval", 2) for t in tasks], runner, tmp_path)
+    with LocalRunner("shared", workers=1) as fresh:
+        for task in tasks:
+            for query in load_queries(task, "eval", 2, root=tmp_path):
+                result = fresh.run(task, [query.witness])[0]
+                assert score_result(query.specs, result).value == 1.0, (task.name, query.seed, result.reason)
+                for name, value in query.witness_metrics.items():
+                    assert result.metrics[name] == pytest.approx(value, rel=1e-6, abs=1e-15)
+
+
+def test_data_cli_builds_and_shows(tmp_path, capsys):
+    from system.cli.main import main
+
+    args = ["data", "build", "--tasks", "ota5t_generic", "--eval-queries", "3", "--train-queries", "2"]
+    assert main([*args, "--data", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "eval  ota5t_generic" in out and "built" in out
+    assert main([*args, "--data", str(tmp_path)]) == 0
+    assert "kept (fresh)" in capsys.readouterr().out
+    assert main(["data", "show", "--tasks", "ota5t_generic", "--data", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out
+    assert "3 queries" in shown and "2 queries" in shown
+    assert Path(tmp_path / "eval" / "ota5t_generic.parquet").is_file()
