@@ -45,7 +45,7 @@ class ScriptedGenerator:
         if self.rng.random() < self.p_end:
             text = "<Analyze>done</Analyze><Design End>"
         else:
-            w = self.rng.choice(["5u", "20u", "60u"])
+            w = self.rng.choice(["15u", "30u", "60u"])  # inside every task's w_in range
             text = (
                 '<Analyze>try</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "' + w + '"}}</tool_call>'
             )
