@@ -30,6 +30,10 @@ class LearnerConfig(Section):
     # blocks: each packed block's attention costs what it attends (learner/attention.py);
     # sdpa: one dense [L, L] block mask per packed row, the reference (costs L squared)
     attention: Literal["blocks", "sdpa"] = "blocks"
+    # a mixture-of-experts model's experts on GPU: grouped_mm (one grouped GEMM, SM80+; the rank
+    # refuses to start where transformers cannot dispatch it, never falls back in silence) or eager
+    # (a Python loop over experts). On CPU transformers chooses.
+    experts: Literal["grouped_mm", "eager"] = "grouped_mm"
     loss: LossConfig = Field(default_factory=LossConfig)
 
     @model_validator(mode="after")

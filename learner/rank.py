@@ -69,10 +69,11 @@ class LearnerRank:
             mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
 
         implementation = register_block_attention() if self.cfg.attention == "blocks" else self.cfg.attention
+        experts = {"experts_implementation": self.cfg.experts} if self.cfg.device == "cuda" and self._moe() else {}
 
         def sharded(trainable: bool) -> torch.nn.Module:
             model = AutoModelForCausalLM.from_pretrained(
-                self.model_path, dtype=torch.float32, attn_implementation=implementation
+                self.model_path, dtype=torch.float32, attn_implementation=implementation, **experts
             ).to(self.device)
             if trainable and self.cfg.activation_checkpointing:
                 model.gradient_checkpointing_enable()
@@ -95,6 +96,12 @@ class LearnerRank:
             foreach=self.cfg.device == "cuda",
         )
         return sum(p.numel() for p in self.model.parameters())
+
+    def _moe(self) -> bool:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(self.model_path)
+        return bool(getattr(config, "num_experts", None) or getattr(config, "num_local_experts", None))
 
     # ---------------------------------------------------------------- training
 

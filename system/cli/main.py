@@ -11,7 +11,7 @@ from simworkers.pdk import PdkError
 from simworkers.query import QueryError
 from simworkers.task import TaskError
 from system.agent.conversation import EndpointError
-from system.cli import bench, circuits, models, runs
+from system.cli import bench, circuits, models, plan, runs
 from system.cli.common import BACKEND_NAMES, CliError
 from system.config import ConfigError
 from system.models.install import ModelError
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_commands(sub)
     runs.add_commands(sub)
     models.add_commands(sub)
+    plan.add_commands(sub)
     return parser
 
 

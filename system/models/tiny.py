@@ -72,15 +72,15 @@ def build_tokenizer(out: Path, vocab_size: int = 2048):
     return wrapped
 
 
-def build_tiny_model(out: Path | str, hidden: int = 128, layers: int = 2, seed: int = 0) -> Path:
-    """Write a tokenizer and a randomly initialised Qwen3-architecture model to `out`."""
-    import torch
-    from transformers import AutoModelForCausalLM, Qwen3Config
+TINY_VOCAB = 2048  # the tokenizer trainer's cap; the trained tokenizer holds at most this many (1,535 today)
 
-    out = Path(out)
-    tokenizer = build_tokenizer(out)
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
+
+def tiny_config(vocab_size: int, hidden: int = 128, layers: int = 2, eos: int | None = None, pad: int | None = None):
+    """The tiny model's Qwen3 architecture (also what `tlgrpo plan` counts)."""
+    from transformers import Qwen3Config
+
+    return Qwen3Config(
+        vocab_size=vocab_size,
         hidden_size=hidden,
         intermediate_size=4 * hidden,
         num_hidden_layers=layers,
@@ -89,10 +89,20 @@ def build_tiny_model(out: Path | str, hidden: int = 128, layers: int = 2, seed: 
         head_dim=hidden // 4,
         max_position_embeddings=8192,
         tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=eos,
+        pad_token_id=pad,
         bos_token_id=None,
     )
+
+
+def build_tiny_model(out: Path | str, hidden: int = 128, layers: int = 2, seed: int = 0) -> Path:
+    """Write a tokenizer and a randomly initialised Qwen3-architecture model to `out`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    out = Path(out)
+    tokenizer = build_tokenizer(out, TINY_VOCAB)
+    config = tiny_config(len(tokenizer), hidden, layers, tokenizer.eos_token_id, tokenizer.pad_token_id)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
