@@ -7,11 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simworkers.catalog import load_task
+from simworkers.catalog import all_tasks, load_task
 from system.agent.policies import BO_CONFIGS, BO_DEFAULT, BayesOpt, latin_hypercube, make_policy
 from system.evaluation.calibration import (
     IN_DOMAIN_AVERAGE,
+    RANDOM_NONZERO_MIN,
+    TASK_RANGE,
     Calibration,
+    average_problems,
     suite_problems,
 )
 
@@ -30,6 +33,29 @@ def test_calibration_flags_a_reward_desert_and_a_giveaway():
     averages = suite_problems([desert, fine])
     assert any(p.startswith("in-domain random average") for p in averages)
     assert IN_DOMAIN_AVERAGE[0] > 0.05 * 2
+
+
+def test_the_committed_baseline_table_is_inside_the_calibration_bounds():
+    results = json.loads(BASELINES.read_text())
+    assert results["settings"]["queries"] >= 100 and results["settings"]["budget"] == 5
+    domains = {t.name: t.domain for t in all_tasks()}
+    assert set(results["tasks"]) == set(domains), "docs/baselines/ must cover every task"
+    rows = {r["method"].split(" ")[0]: r for r in results["rows"]}
+    random, bo = rows["random"], rows["bo"]
+    lo, hi = TASK_RANGE
+    for task, domain in domains.items():
+        if domain != "in":
+            continue
+        assert lo <= random["per_task"][task] <= hi, task
+        assert lo <= bo["per_task"][task] <= hi, task
+        assert random["nonzero_share"][task] >= RANDOM_NONZERO_MIN, task
+    in_domain = [t for t, d in domains.items() if d == "in"]
+    out_domain = [t for t, d in domains.items() if d == "out"]
+    assert not average_problems(
+        {t: random["per_task"][t] for t in in_domain},
+        {t: bo["per_task"][t] for t in in_domain},
+        {t: bo["per_task"][t] for t in out_domain},
+    )
 
 
 def test_latin_hypercube_puts_one_point_in_each_stratum():

@@ -96,3 +96,31 @@ def test_data_cli_builds_and_shows(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "3 queries" in shown and "2 queries" in shown
     assert Path(tmp_path / "eval" / "ota5t_generic.parquet").is_file()
+
+
+def test_training_reads_its_queries_from_the_dataset_in_order(tmp_path, runner):
+    """The data position is the step: B queries per step, the tasks in turn, each task's
+    training queries in order (wrapping around the set), the same on a rerun."""
+    import asyncio
+
+    from system.config import load_config
+    from system.evaluation.datasets import QuerySource
+    from system.rl.train import Trainer
+
+    tasks = [load_task("ota5t_generic"), load_task("tia_gf180")]
+    build_datasets([(t, "train", 3) for t in tasks], runner, tmp_path / "data")
+    overrides = [
+        f"run.out_dir={tmp_path / 'run'}",
+        "tasks.queries=dataset",
+        f"tasks.data_dir={tmp_path / 'data'}",
+        "algorithm.queries_per_step=4",
+    ]
+    trainer = Trainer(load_config("tiny-cpu", overrides))
+    source = QuerySource(None, root=tmp_path / "data")
+    steps = [asyncio.run(trainer.queries(step, source)) for step in range(3)]
+    stored = {t.name: read_queries(t, "train", tmp_path / "data") for t in tasks}
+    flat = [(task.name, query) for step in steps for task, query in step]
+    assert [name for name, _ in flat] == ["ota5t_generic", "tia_gf180"] * 6
+    for i, (name, query) in enumerate(flat):
+        assert query == stored[name][(i // 2) % 3]  # in order, wrapping after 3
+    assert asyncio.run(trainer.queries(1, source)) == steps[1]

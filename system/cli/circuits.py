@@ -7,6 +7,8 @@ from pathlib import Path
 
 from system.cli.common import BACKEND_NAMES, CliError, console, positive_int, tasks_named
 
+WITNESS_SAMPLE = 50  # evaluation queries whose first witness draw `tasks doc` simulates
+
 
 def cmd_tasks_list(args) -> int:
     from rich.table import Table
@@ -39,11 +41,17 @@ def cmd_tasks_list(args) -> int:
 
 
 def cmd_tasks_doc(args) -> int:
+    from simworkers.catalog import load_task
+    from simworkers.query import seed_for
+    from system.evaluation.calibration import witness_rate
     from system.evaluation.checks import LocalRunner, task_summary
     from system.evaluation.taskdoc import baseline_columns, render
 
+    seeds = [seed_for("eval", i) for i in range(WITNESS_SAMPLE)]
     with LocalRunner(args.backend) as runner:
         rows = [task_summary(task, runner, args.random) for task in tasks_named(None)]
+        for row in rows:
+            row["witness_rate"] = witness_rate(load_task(row["task"]), seeds, runner)
     baselines = {}
     if args.baselines and Path(args.baselines).is_file():
         baselines = baseline_columns(json.loads(Path(args.baselines).read_text()))

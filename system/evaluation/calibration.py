@@ -75,8 +75,10 @@ def average_problems(random_in: dict, bo_in: dict, bo_out: dict) -> list[str]:
     return out
 
 
-def witness_rate(task: Task, queries: list[Query], runner: LocalRunner) -> float:
-    firsts = [next(drafts(task, q.seed)) for q in queries]
+def witness_rate(task: Task, seeds: list[int], runner: LocalRunner) -> float:
+    """The share of queries whose first witness draw simulates with every spec metric (the
+    others are redrawn)."""
+    firsts = [next(drafts(task, seed)) for seed in seeds]
     results = runner.run(task, [d.witness for d in firsts])
     return sum(d.finish(r) is not None for d, r in zip(firsts, results)) / len(firsts)
 
@@ -103,7 +105,7 @@ def calibrate(task: Task, queries: list[Query], runner: LocalRunner, bo: Policy 
         task=task.name,
         domain=task.domain,
         queries=len(queries),
-        witness_rate=witness_rate(task, queries, runner),
+        witness_rate=witness_rate(task, [q.seed for q in queries], runner),
         random_nonzero=sum(t.score > 0 for t in designs) / len(designs),
         random_best=statistics.fmean(e.best_score for e in random_eps),
         bo_best=statistics.fmean(e.best_score for e in bo_eps),
