@@ -4,14 +4,26 @@ arithmetic is held to. Run in a fresh process (peak RSS is per process):
     python -m system.plan.measure HIDDEN LAYERS TOKENS [--checkpointing]
 
 prints {"peak_extra": bytes}: the resident-memory high-water mark of one forward, backward and
-AdamW step on a row of TOKENS tokens of the tiny architecture, above that of a warm-up step on 128
-tokens (which has already allocated weights, gradients and optimiser state)."""
+AdamW step on a row of TOKENS tokens of the tiny architecture, above the resident memory just
+before it. A warm-up step on 128 tokens has already allocated weights, gradients and optimiser
+state; free heap memory is handed back to the kernel (malloc_trim) and the high-water mark reset
+(/proc/self/clear_refs), so neither the imports' transient peak nor memory that the allocator
+kept from the warm-up hides part of the step's."""
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
-import resource
+import re
+from pathlib import Path
+
+
+def _status(key: str) -> int:
+    """A memory figure of this process from /proc/self/status, in bytes."""
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{key}:\s+(\d+) kB", text, re.MULTILINE).group(1)) * 1024
 
 
 def peak_extra(hidden: int, layers: int, tokens: int, checkpointing: bool) -> int:
@@ -39,9 +51,12 @@ def peak_extra(hidden: int, layers: int, tokens: int, checkpointing: bool) -> in
         optimizer.zero_grad(set_to_none=True)
 
     step(128)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS (Linux >= 4.0)
+    before = _status("VmRSS")
     step(tokens)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024  # Linux reports KiB
+    return _status("VmHWM") - before
 
 
 if __name__ == "__main__":
