@@ -28,7 +28,10 @@ class HFEngine:
         return self.generate_batch([prompt_ids], sampling)[0]
 
     def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(state_dict)
+        """All weights, or those that train (learner.train_layers): the others never change."""
+        unexpected = self.model.load_state_dict(state_dict, strict=False).unexpected_keys
+        if unexpected:
+            raise KeyError(f"weights the policy does not have: {unexpected[:5]}")
         self.version = version
 
     def join_weight_group(self, host: str, port: int, rank: int, world: int, backend: str) -> None:

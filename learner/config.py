@@ -27,6 +27,9 @@ class LearnerConfig(Section):
     old_logprobs: Literal["learner", "engine"] = "learner"  # the ratio's denominator (docs/design.md, "Loss")
     bf16: bool = True  # mixed precision on GPU (parameters bf16, gradients reduced in fp32)
     activation_checkpointing: bool = False
+    # train only the top N decoder layers and the final norm; the rest (embeddings and a tied head
+    # included) stay as loaded, and only what trains is published to the rollout actors. None: all
+    train_layers: int | None = Field(None, ge=1)
     # blocks: each packed block's attention costs what it attends (learner/attention.py);
     # sdpa: one dense [L, L] block mask per packed row, the reference (costs L squared)
     attention: Literal["blocks", "sdpa"] = "blocks"

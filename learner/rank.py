@@ -50,6 +50,7 @@ class LearnerRank:
         if cfg.device == "cpu":
             torch.set_num_threads(cfg.threads_per_rank)
         self.device = torch.device("cuda", 0) if cfg.device == "cuda" else torch.device("cpu")
+        self.trainable: set[str] | None = None  # parameter names that train, when not all do
 
     def address(self) -> tuple[str, int]:
         import ray
@@ -87,15 +88,32 @@ class LearnerRank:
             return model
 
         self.model = sharded(True)
+        if self.cfg.train_layers:
+            self._freeze_below_top(self.cfg.train_layers)
         self.reference = sharded(False) if with_reference else None
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            [p for p in self.model.parameters() if p.requires_grad],
             lr=self.cfg.lr,
             betas=self.cfg.adam_betas,
             weight_decay=self.cfg.weight_decay,
             foreach=self.cfg.device == "cuda",
         )
         return sum(p.numel() for p in self.model.parameters())
+
+    def _freeze_below_top(self, n: int) -> None:
+        """Only the top `n` decoder layers and the final norm keep gradients."""
+        layer_types = set(getattr(self.model, "_no_split_modules", None) or [])
+        # fully_shard swaps each layer's class for a subclass of it: look through the MRO
+        layers = [m for m in self.model.modules() if any(c.__name__ in layer_types for c in type(m).__mro__)]
+        if n > len(layers):
+            raise ValueError(f"learner.train_layers {n}: the model has {len(layers)} decoder layers")
+        self.model.requires_grad_(False)
+        for layer in layers[-n:]:
+            layer.requires_grad_(True)
+        norm = getattr(getattr(self.model, "model", None), "norm", None)
+        if norm is not None:
+            norm.requires_grad_(True)
+        self.trainable = {name for name, p in self.model.named_parameters() if p.requires_grad}
 
     def _moe(self) -> bool:
         from transformers import AutoConfig
@@ -287,6 +305,8 @@ class LearnerRank:
         import ray
 
         state = self.full_state_dict()
+        if state is not None and self.trainable is not None:  # frozen weights never change: send what trains
+            state = {name: tensor for name, tensor in state.items() if name in self.trainable}
         return [ray.put(state)] if state is not None else None
 
     # Collective weight sync (wire/weights.py): rank 0 sends to the rollout engines; the driver

@@ -60,6 +60,30 @@ def test_two_ranks_make_the_same_update_as_one(ray_cluster, tiny):
     assert m2[0]["computed_tokens"] >= m2[0]["real_tokens"]
 
 
+def test_training_only_the_top_layer_moves_and_publishes_only_it(ray_cluster, tiny):
+    from transformers import AutoModelForCausalLM
+
+    from actors.hf_engine import HFEngine
+    from learner.group import LearnerGroup
+
+    group = LearnerGroup(LearnerConfig(world_size=1, lr=1e-3, micro_batch_tokens=300, train_layers=1), tiny)
+    try:
+        group.train_step(_batch(0), 0, 1)
+        published = ray_cluster.get(group.publish_weights())
+    finally:
+        group.shutdown()
+    start = AutoModelForCausalLM.from_pretrained(tiny).state_dict()
+    assert published and all(k.startswith(("model.layers.1.", "model.norm.")) for k in published)
+    assert max((published[k] - start[k]).abs().max().item() for k in published) > 1e-4
+    engine = HFEngine(tiny)
+    engine.update_weights(1, published)  # a partial state dict: the frozen weights stay as loaded
+    served = engine.model.state_dict()
+    for key in start:
+        assert torch.equal(served[key], published.get(key, start[key])), key
+    with pytest.raises(KeyError, match="does not have"):
+        engine.update_weights(2, {"model.layers.9.mlp.up_proj.weight": torch.zeros(1)})
+
+
 def test_checkpoint_round_trip(ray_cluster, tiny, tmp_path):
     from learner.group import LearnerGroup
 
