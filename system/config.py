@@ -48,6 +48,7 @@ class RunConfig(Section):
     eval_queries: int = Field(4, ge=1, description="held-out queries per task")
     eval_protocols: list[Protocol] = Field(default_factory=lambda: ["multi-turn"])
     eval_baselines: list[Baseline] = Field(default_factory=lambda: ["random"])
+    eval_at_start: bool = Field(False, description="evaluate the starting policy (step 0) on the same queries first")
 
 
 class TinyModelConfig(Section):
@@ -102,6 +103,12 @@ class RolloutConfig(Section):
     engine: EngineName = "hf"
     actors: int = Field(1, ge=1)
     cpus_per_actor: int = Field(1, ge=0)
+    threads_per_actor: int | None = Field(
+        None,
+        ge=1,
+        description="torch threads of a CPU engine (default cpus_per_actor); more than it reserves pays off when "
+        "generation and learning take turns (staleness 0)",
+    )
     gpus_per_actor: float = Field(0.0, ge=0)
     max_batch: int = Field(8, ge=1, description="requests per engine batch (HF engine)")
     batch_window_s: float = Field(0.005, ge=0)

@@ -81,3 +81,46 @@ def test_eval_without_a_dataset_says_what_to_run_and_builds_queries_on_request(r
     results = json.loads((tmp_path / "b" / "results.json").read_text())
     assert results["settings"]["query_source"] == "built from seeds"
     assert results["settings"]["simulations"] >= 2 * (1 + 2) + 2  # episodes, and a witness per query
+
+
+def test_a_killed_evaluation_continues_with_resume_and_runs_only_what_is_missing(ray_cluster, tmp_path, capsys):
+    out = tmp_path / "eval"
+    args = ["eval", "--policy", "random", "--tasks", "ota5t_generic", "--queries", "4", "--budget", "2"]
+    args += ["--workers", "2", "--on-the-fly", "--out", str(out)]
+    assert main(args) == 0
+    complete = json.loads((out / "results.json").read_text())
+    lines = (out / "episodes.jsonl").read_text().splitlines(keepends=True)
+    assert len(lines) == 4
+    # as a kill leaves it: no tables, one finished episode, one that failed on infrastructure, one cut short
+    failed = {**json.loads(lines[1]), "failure": "endpoint down"}
+    (out / "results.json").unlink()
+    (out / "episodes.jsonl").write_text(lines[0] + json.dumps(failed) + "\n" + lines[2][:40])
+    capsys.readouterr()
+
+    assert main(args) == 2
+    assert "holds an evaluation already: add --resume" in capsys.readouterr().err
+    changed = [a if a != "4" else "3" for a in args]
+    assert main([*changed, "--resume"]) == 2
+    assert "was started with queries = 4, not 3" in capsys.readouterr().err
+
+    assert main([*args, "--resume"]) == 0
+    resumed = json.loads((out / "results.json").read_text())
+    assert resumed["settings"]["resumed_episodes"] == 1  # the failed and the cut-short ones ran again
+    assert resumed["rows"][0]["per_task"] == complete["rows"][0]["per_task"]  # random search repeats exactly
+    episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    assert [e["seed"] for e in episodes] == [json.loads(line)["seed"] for line in lines]
+    assert episodes[0] == json.loads(lines[0]) and not any(e["failure"] for e in episodes)
+
+
+def test_an_endpoint_that_fails_leaves_its_episodes_to_resume(ray_cluster, tmp_path, capsys):
+    from tests.test_policies import fake_openai
+
+    with fake_openai([503] * 12) as url:  # both episodes' first request and their 5 retries
+        args = ["eval", "--policy", f"openai:{url}", "--model", "fake", "--tasks", "ota5t_generic", "--queries", "2"]
+        args += ["--budget", "3", "--workers", "2", "--on-the-fly", "--out", str(tmp_path / "eval")]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "2 episodes ended on an infrastructure fault" in err and "HTTP 503" in err and "--resume" in err
+        assert main([*args, "--resume"]) == 0  # the endpoint is back
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["failures"] == {} and results["rows"][0]["episodes"] == 2

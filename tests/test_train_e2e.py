@@ -56,11 +56,19 @@ def _steps(out: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_tiny_training_writes_checkpoints_metrics_eval_and_wandb(tmp_path):
+def test_the_demo_trains_and_tables_the_base_and_trained_policies(tmp_path):
+    """The main job's code path (`tlgrpo demo`) on the tiny model: checkpoints, metrics, the
+    base policy's evaluation before training, the final one, and W&B files."""
     out = tmp_path / "run"
-    proc = _train(out, 2)
-    log, _ = proc.communicate(timeout=400)
+    cmd = [str(BIN / "tlgrpo"), "demo", "--config", "tiny-cpu", "--out", str(out), "run.steps=2", *SMALL]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=400)
+    log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert any(line.startswith("| base model (multi-turn)") for line in table), log[-3000:]
+    assert any(line.startswith("| tl_grpo@2 (multi-turn)") for line in table)
+    assert "2 TL-GRPO steps, 2 with an update" in proc.stdout
+    assert (out / "eval" / "step_000000" / "results.md").exists()
     state = json.loads((out / "checkpoints" / "step_000002" / "trainer.json").read_text())
     assert state["step"] == 2 and state["trained"] == [0, 1] and state["version"] == 2
     assert _steps(out) == [0, 1]

@@ -15,13 +15,12 @@ import asyncio
 import copy
 import functools
 import json
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from simworkers.task import Task
+from system.agent.endpoint import Backoff, EndpointError, post_with_retries
 from system.agent.protocol import TOOL_NAME, tool_schema
 from system.agent.turns import AgentState
 from wire.sampling import Generation, Sampling
@@ -181,10 +180,6 @@ def token_opener(speaker: Speaker, fmt: ChatFormat) -> Opener:
     return open_conversation
 
 
-class EndpointError(RuntimeError):
-    """The OpenAI-compatible endpoint refused or failed a request."""
-
-
 @dataclass
 class OpenAIConversation(Conversation):
     base_url: str
@@ -195,26 +190,9 @@ class OpenAIConversation(Conversation):
     temperature: float = 1.0
     max_tokens: int = 1024
     timeout_s: float = 300.0
+    backoff: Backoff = field(default_factory=Backoff)
     ids: list[int] = field(default_factory=list)  # an API returns text, not token ids
     _last_call_id: str | None = None
-
-    def _post(self, body: dict) -> dict:
-        request = urllib.request.Request(
-            self.base_url.rstrip("/") + "/chat/completions",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise EndpointError(f"{self.base_url}: HTTP {exc.code}: {exc.read()[:300]!r}") from None
-        except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as exc:
-            raise EndpointError(f"{self.base_url}: {exc}") from None
 
     async def reply(self, state: AgentState) -> Reply:
         body = {
@@ -224,7 +202,8 @@ class OpenAIConversation(Conversation):
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
-        data = await asyncio.to_thread(self._post, body)
+        url = self.base_url.rstrip("/") + "/chat/completions"
+        data = await post_with_retries(url, body, self.api_key, self.timeout_s, self.backoff)
         try:
             message = data["choices"][0]["message"]
         except (KeyError, IndexError, TypeError):

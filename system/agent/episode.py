@@ -47,6 +47,7 @@ class Episode:
     budget: int
     turns: list[Turn] = field(default_factory=list)  # turns[0] is the initial design
     ids: list[int] = field(default_factory=list)  # token ids end to end, for token policies
+    failure: str = ""  # an infrastructure fault ended it early (an endpoint down after its retries): not scored
 
     @property
     def initial_score(self) -> float:
@@ -95,7 +96,19 @@ class Episode:
             "simulations": self.simulations,
             "turns": turns,
             "n_tokens": len(self.ids),
+            "failure": self.failure,
         }
+
+    @classmethod
+    def from_json(cls, row: dict) -> Episode:
+        """An episode as `to_json` wrote it, without its token ids (they are not written)."""
+        turns = []
+        for t in row["turns"]:
+            result = SimResult(**t["result"]) if t["result"] is not None else None
+            span = tuple(t["action_span"]) if t["action_span"] is not None else None
+            turns.append(Turn(**{**t, "result": result, "action_span": span}))
+        keys = ("task", "seed", "policy", "protocol", "budget")
+        return cls(**{k: row[k] for k in keys}, turns=turns, failure=row.get("failure", ""))
 
 
 async def start_episode(

@@ -22,6 +22,7 @@ from simworkers.query import Query, random_design
 from simworkers.task import Task
 from system.agent.conversation import ChatFormat, OpenAIConversation, Opener, engine_speaker, token_opener
 from system.agent.dialogue import run_turns
+from system.agent.endpoint import EndpointError, check_endpoint
 from system.agent.episode import Episode, Protocol, Simulate, Turn, start_episode
 from system.agent.protocol import tool_schema
 from system.agent.reward import score_result
@@ -157,8 +158,13 @@ class LLMPolicy(Policy):
     async def run(self, task, query, protocol, budget, simulate):
         episode = await start_episode(task, query, self.name, protocol, budget, simulate)
         state = AgentState.opening(query, episode.turns[0].result, budget)
-        # evaluation never applies the format penalty
-        dialogue = await run_turns(self.open_conversation, task, query, state, budget, simulate, protocol=protocol)
+        try:  # evaluation never applies the format penalty
+            dialogue = await run_turns(self.open_conversation, task, query, state, budget, simulate, protocol=protocol)
+        except EndpointError as exc:
+            if not exc.transient:  # a wrong request or key fails every episode alike: stop the evaluation
+                raise
+            episode.failure = str(exc)  # retried already: kept as an infrastructure failure, not scored
+            return episode
         for step in dialogue.steps:
             parsed, outcome, span = step.outcome.parsed, step.outcome, step.reply.span
             action = "over_budget" if parsed.action == "call" and outcome.result is None else parsed.action
@@ -224,21 +230,6 @@ def openai_opener(
         )
 
     return open_conversation
-
-
-def check_endpoint(base_url: str, timeout_s: float = 10.0) -> None:
-    """Refuse, before any episode starts, an endpoint that cannot be reached at all. An HTTP
-    error still counts as reachable: not every server offers /models."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout_s).close()
-    except urllib.error.HTTPError:
-        pass
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ValueError(f"openai:{base_url}: the endpoint cannot be reached ({reason}); is the server up?") from None
 
 
 def make_policy(spec: str, **options) -> Policy:

@@ -18,19 +18,16 @@ def _tasks(names: list[str] | None):
 
 
 def cmd_data_build(args) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
     from simworkers.query import QueryError
     from system.evaluation.checks import LocalRunner
     from system.evaluation.datasets import build_datasets, default_plan
+    from system.evaluation.progress import WorkProgress
 
     plan = default_plan(_tasks(args.tasks), args.train_queries, args.eval_queries)
     total = sum(count for _, _, count in plan)
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
-        with LocalRunner(args.backend, args.workers) as runner, Progress(*columns, console=console()) as progress:
-            bar = progress.add_task("queries", total=total)
-            built = build_datasets(plan, runner, args.data, lambda n: progress.advance(bar, n))
+        with LocalRunner(args.backend, args.workers) as runner, WorkProgress(total, label="queries") as progress:
+            built = build_datasets(plan, runner, args.data, progress.advance)
     except QueryError as exc:
         raise CliError(str(exc)) from None
     for b in built:

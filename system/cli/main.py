@@ -10,7 +10,7 @@ from simworkers.dataset import DatasetError
 from simworkers.pdk import PdkError
 from simworkers.query import QueryError
 from simworkers.task import TaskError
-from system.agent.conversation import EndpointError
+from system.agent.endpoint import EndpointError
 from system.cli import bench, circuits, models, plan, runs
 from system.cli.common import BACKEND_NAMES, CliError
 from system.config import ConfigError

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 from system.agent.episode import PROTOCOLS
-from system.cli.common import BACKEND_NAMES, CliError, budget_list, console, positive_int
+from system.cli.common import BACKEND_NAMES, CliError, budget_list, positive_int
+from system.evaluation.progress import WorkProgress
 from system.runtime import init_ray
 
 
 def cmd_eval(args) -> int:
     import asyncio
     import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     from simworkers.catalog import resolve_tasks
     from simworkers.pool import SimPool
@@ -45,21 +46,28 @@ def cmd_eval(args) -> int:
             raise CliError(str(exc)) from None
     protocols = args.protocol or ["multi-turn"]
     out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
+    identity = {
+        "tasks": [t.name for t in tasks],
+        "policies": args.policy,
+        "protocols": protocols,
+        "queries": args.queries,
+        "query_source": "built from seeds" if args.on_the_fly else str(args.data or "datasets"),
+        "budget": args.budget,
+    }
+    finished, records = _resume_or_start(out, identity, args.resume)
     total = count_jobs(tasks, policies, protocols, args.queries)
     init_ray(args.workers, object_store_mb=256)
 
     async def main():
         pool = SimPool(args.workers, args.backend)
-        columns = (
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
         try:
-            with Progress(*columns, console=console()) as progress:
-                bar = progress.add_task("episodes", total=total)
+            with WorkProgress(total, done=len(finished)) as progress, (out / "episodes.jsonl").open("a") as log:
+
+                def on_done(episode):  # the log a killed evaluation resumes from
+                    log.write(json.dumps(episode.to_json(), default=str) + "\n")
+                    log.flush()
+                    progress.advance()
+
                 episodes = await run_evaluation(
                     tasks,
                     policies,
@@ -69,7 +77,8 @@ def cmd_eval(args) -> int:
                     pool.submit,
                     source=QuerySource(pool.submit, root=args.data, on_the_fly=args.on_the_fly),
                     concurrency=args.concurrency,
-                    on_done=lambda _: progress.advance(bar),
+                    on_done=on_done,
+                    finished=finished,
                 )
             return episodes, pool.stats()
         finally:
@@ -82,41 +91,89 @@ def cmd_eval(args) -> int:
         raise CliError(f"{exc} (or pass --on-the-fly to build the queries from seeds now)") from None
     summary = summarise(episodes, tasks)
     settings = {
-        "tasks": [t.name for t in tasks],
-        "policies": args.policy,
-        "protocols": protocols,
-        "queries": args.queries,
-        "query_source": "built from seeds" if args.on_the_fly else str(args.data or "datasets"),
-        "budget": args.budget,
+        **identity,
         "wall_s": round(time.monotonic() - started, 1),
+        "resumed_episodes": len(finished),
         "simulations": sum(stats.completed.values()),
         "sim_status": stats.completed,
     }
-    write_outputs(out, episodes, summary, settings)
+    write_outputs(out, episodes, summary, settings, records)
     print((out / "results.md").read_text())
     print(
         f"wrote {out}/results.md, results.json, episodes.jsonl, turn_curves.png "
-        f"({len(episodes)} episodes, {settings['simulations']} simulations, {settings['wall_s']} s)"
+        f"({len(episodes)} episodes, {len(finished)} of them kept from before; "
+        f"{settings['simulations']} simulations, {settings['wall_s']} s)"
     )
+    if failed := sum(summary["failures"].values()):
+        first = next(e.failure for e in episodes if e.failure)
+        print(
+            f"{failed} episodes ended on an infrastructure fault and are not in the table (first: {first}); "
+            f"run the same command with --resume --out {out} to run them again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
+def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dict]:
+    """The finished episodes of the evaluation in `out` when resuming one started with the same
+    arguments; otherwise `out` must hold no evaluation yet (nothing is overwritten)."""
+    from system.evaluation.evaluate import load_finished
+
+    started = out / "eval.json"
+    if not resume:
+        if started.exists() or (out / "episodes.jsonl").exists():
+            raise CliError(f"--out {out} holds an evaluation already: add --resume to continue it, or another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        started.write_text(json.dumps(identity, indent=2))
+        return {}, {}
+    if not started.is_file():
+        raise CliError(f"--resume: {out} holds no evaluation (no eval.json); run without --resume to start one there")
+    before = json.loads(started.read_text())
+    for key, value in identity.items():
+        if before.get(key) != value:
+            raise CliError(
+                f"--resume: {out} was started with {key} = {before.get(key)!r}, not {value!r}; "
+                "give the same arguments, or another --out"
+            )
+    return load_finished(out / "episodes.jsonl")
+
+
 def cmd_demo(args) -> int:
-    """The main job: a short TL-GRPO training on CPU with the tiny model, then the evaluation table
-    of the trained policy against random search on the same held-out queries."""
+    """The main job: SmolLM2-135M-Instruct evaluated on held-out queries, trained a few TL-GRPO
+    steps on CPU, and evaluated again on the same queries beside random search and BO."""
     import time
 
     from system.config import load_config
+    from system.evaluation.evaluate import markdown_table
     from system.rl.train import Trainer
 
-    out = args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    cfg = load_config("tiny-cpu", [f"run.out_dir={out}", *args.overrides])
+    out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg = load_config(args.config, [f"run.out_dir={out}", "run.eval_at_start=true", *args.overrides])
+    a = cfg.algorithm
+    print(
+        f"demo: {cfg.model.path or 'the tiny model'}, TL-GRPO on {', '.join(cfg.tasks.train)}: "
+        f"{cfg.run.steps} steps of "
+        f"B={a.queries_per_step} queries x G={a.group_size} x T={a.budget}; first the base policy on "
+        f"{cfg.run.eval_queries} held-out queries per task, at the end the trained one, random search and BO "
+        "on the same queries",
+        flush=True,
+    )
+    started = time.perf_counter()
     result = Trainer(cfg).run()
-    print((Path(out) / "eval" / f"step_{cfg.run.steps:06d}" / "results.md").read_text())
+    base = json.loads((out / "eval" / "step_000000" / "results.json").read_text())
+    final_dir = out / "eval" / f"step_{cfg.run.steps:06d}"
+    final = json.loads((final_dir / "results.json").read_text())
+    for row in base["rows"]:
+        row["method"] = row["method"].replace(f"{a.name}@0", "base model")
+    final["rows"] = base["rows"] + final["rows"]
+    print(markdown_table(final))
     state = result["state"]
     print(
-        f"{state.step} TL-GRPO steps ({len(state.trained)} with an update; a step whose groups all scored "
-        f"alike has no learning signal). Run folder: {out} (metrics.jsonl, checkpoints, eval, wandb)"
+        f"{state.step} TL-GRPO steps, {len(state.trained)} with an update (a step whose groups all scored alike "
+        f"has none), {time.perf_counter() - started:.0f} s.\n"
+        f"Run folder: {out}: metrics.jsonl (per step), eval/ (tables, episodes, turn_curves.png), checkpoints/, "
+        f"final/ (the trained policy), wandb/ (offline unless a W&B key is configured)"
     )
     return 0
 
@@ -189,6 +246,11 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--budget", type=positive_int, default=5, help="simulations after the initial design (T)")
     p.add_argument("--out", help="output folder (default runs/eval-TIMESTAMP)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the killed or failed evaluation in --out: its finished episodes are kept, the rest run",
+    )
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="simulation actors")
     p.add_argument("--concurrency", type=positive_int, default=16, help="episodes in flight")
     p.add_argument("--backend", default="shared", choices=BACKEND_NAMES)
@@ -225,6 +287,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")
-    p.add_argument("overrides", nargs="*", help="key.sub=value on top of configs/tiny-cpu.yaml")
+    p.add_argument("overrides", nargs="*", help="key.sub=value on top of the config")
+    p.add_argument("--config", default="smollm2-cpu", help="default smollm2-cpu; tiny-cpu needs no installed model")
     p.add_argument("--out", default=None, help="run folder (default runs/demo-TIME)")
     p.set_defaults(func=cmd_demo)

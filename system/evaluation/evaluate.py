@@ -25,6 +25,13 @@ def _label(episode: Episode) -> str:
     return f"{episode.policy} ({episode.protocol})"
 
 
+EpisodeKey = tuple[str, str, str, int]  # policy, protocol, task, query seed
+
+
+def episode_key(episode: Episode) -> EpisodeKey:
+    return (episode.policy, episode.protocol, episode.task, episode.seed)
+
+
 async def run_evaluation(
     tasks: list[Task],
     policies: list[Policy],
@@ -36,9 +43,13 @@ async def run_evaluation(
     source: QuerySource,
     concurrency: int = 8,
     on_done: Callable[[Episode], None] | None = None,
+    finished: dict[EpisodeKey, Episode] | None = None,
 ) -> list[Episode]:
     """All episodes, the same eval queries for every method (from `source`: the evaluation
-    datasets, or built on the fly); non-LLM methods run once per query."""
+    datasets, or built on the fly); non-LLM methods run once per query. Episodes in `finished`
+    (those of a killed evaluation that ended without a failure) are taken as they are, in their
+    place, and not run again."""
+    finished = finished or {}
     gate = asyncio.Semaphore(concurrency)
     jobs = []
     for task in tasks:
@@ -48,6 +59,8 @@ async def run_evaluation(
                     jobs.append((policy, task, query, protocol))
 
     async def one(policy, task, query, protocol) -> Episode:
+        if (done := finished.get((policy.name, protocol, task.name, query.seed))) is not None:
+            return done
         async with gate:
             episode = await policy.run(task, query, protocol, budget, simulate)
         if on_done is not None:
@@ -57,14 +70,39 @@ async def run_evaluation(
     return list(await asyncio.gather(*(one(*job) for job in jobs)))
 
 
+def load_finished(path: Path) -> tuple[dict[EpisodeKey, Episode], dict[EpisodeKey, dict]]:
+    """The episodes of an evaluation's log that ended without a failure, and their lines as
+    written; a line that a kill cut short is skipped (its episode runs again)."""
+    episodes: dict[EpisodeKey, Episode] = {}
+    records: dict[EpisodeKey, dict] = {}
+    if not path.is_file():
+        return episodes, records
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        episode = Episode.from_json(row)
+        if not episode.failure:
+            episodes[episode_key(episode)], records[episode_key(episode)] = episode, row
+    return episodes, records
+
+
 def count_jobs(tasks: list[Task], policies: list[Policy], protocols: list[Protocol], n_queries: int) -> int:
     return len(tasks) * n_queries * sum(len(protocols) if p.uses_protocol else 1 for p in policies)
 
 
 def summarise(episodes: list[Episode], tasks: list[Task]) -> dict:
+    """The table's numbers. An episode that an infrastructure fault ended is not scored: it is
+    counted per method under `failures` (rerun with `tlgrpo eval --resume` to complete it)."""
     by_method: dict[str, list[Episode]] = defaultdict(list)
+    failures: dict[str, int] = defaultdict(int)
     for episode in episodes:
-        by_method[_label(episode)].append(episode)
+        if episode.failure:
+            failures[_label(episode)] += 1
+        else:
+            by_method[_label(episode)].append(episode)
+    episodes = [e for e in episodes if not e.failure]
     domain = {t.name: t.domain for t in tasks}
     rows = []
     for method, mine in by_method.items():
@@ -111,6 +149,7 @@ def summarise(episodes: list[Episode], tasks: list[Task]) -> dict:
         "rows": rows,
         "initial": initial,
         "queries_per_task": len({(e.task, e.seed) for e in episodes}) // max(1, len(tasks)),
+        "failures": dict(failures),
     }
 
 
@@ -154,17 +193,26 @@ def plot_curves(summary: dict, path: Path) -> None:
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
-    ax2.legend(fontsize=8)
+    if summary["rows"]:
+        ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_outputs(out: Path, episodes: list[Episode], summary: dict, settings: dict) -> None:
+def write_outputs(
+    out: Path, episodes: list[Episode], summary: dict, settings: dict, records: dict[EpisodeKey, dict] | None = None
+) -> None:
+    """The folder's files. `records` are episodes' lines as first written (a resumed evaluation's
+    kept episodes carry their token counts, which `Episode.from_json` does not restore)."""
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "episodes.jsonl").open("w") as fh:
+    records = records or {}
+    partial = out / "episodes.jsonl.tmp"
+    with partial.open("w") as fh:
         for episode in episodes:
-            fh.write(json.dumps(episode.to_json(), default=str) + "\n")
+            row = records.get(episode_key(episode)) or episode.to_json()
+            fh.write(json.dumps(row, default=str) + "\n")
+    partial.replace(out / "episodes.jsonl")
     (out / "results.json").write_text(json.dumps({"settings": settings, **summary}, indent=2))
     header = (
         f"# Evaluation\n\n{settings['queries']} held-out queries per task, budget {settings['budget']} "

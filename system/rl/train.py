@@ -154,7 +154,7 @@ class Trainer:
                 model_path,
                 cfg.rollout.batch_window_s,
                 cfg.rollout.max_batch,
-                cfg.rollout.cpus_per_actor,
+                cfg.rollout.threads_per_actor or cfg.rollout.cpus_per_actor,
                 cfg.rollout.engine,
             )
             for _ in range(cfg.rollout.actors)
@@ -186,6 +186,8 @@ class Trainer:
             plan = Rollout(fleet, fmt, pool.submit, cfg.algorithm, self.sampling, cfg.rollout.max_prompt_tokens, urgent)
             last_eval: dict = {}
             steps = cfg.run.steps
+            if cfg.run.eval_at_start and state.step == 0:
+                await self._evaluate(fleet, fmt, pool, tracker, 0, baselines=False)
             pending = asyncio.create_task(self._rollout(plan, fleet, pool, state.step)) if state.step < steps else None
             while state.step < steps:
                 step = state.step
@@ -261,7 +263,8 @@ class Trainer:
     async def _evaluate(self, fleet, fmt, pool, tracker, step: int, baselines: bool) -> dict:
         from system.agent.conversation import engine_speaker, token_opener
         from system.agent.policies import LLMPolicy, make_policy
-        from system.evaluation.evaluate import markdown_table, run_evaluation, summarise, write_outputs
+        from system.evaluation.evaluate import count_jobs, markdown_table, run_evaluation, summarise, write_outputs
+        from system.evaluation.progress import WorkProgress
 
         cfg = self.cfg
 
@@ -270,16 +273,19 @@ class Trainer:
         if baselines:
             policies += [make_policy(name) for name in cfg.run.eval_baselines]
         tasks = resolve_tasks(cfg.tasks.eval)
-        episodes = await run_evaluation(
-            tasks,
-            policies,
-            cfg.run.eval_protocols,
-            cfg.run.eval_queries,
-            cfg.algorithm.budget,
-            pool.submit,
-            source=self.query_source(pool),
-            concurrency=16,
-        )
+        total = count_jobs(tasks, policies, cfg.run.eval_protocols, cfg.run.eval_queries)
+        with WorkProgress(total, label=f"evaluation at step {step}: episodes") as progress:
+            episodes = await run_evaluation(
+                tasks,
+                policies,
+                cfg.run.eval_protocols,
+                cfg.run.eval_queries,
+                cfg.algorithm.budget,
+                pool.submit,
+                source=self.query_source(pool),
+                concurrency=16,
+                on_done=lambda _: progress.advance(),
+            )
         summary = summarise(episodes, tasks)
         out = self.out / "eval" / f"step_{step:06d}"
         settings = {"queries": cfg.run.eval_queries, "budget": cfg.algorithm.budget, "step": step}
