@@ -52,21 +52,37 @@ class HFEngine:
 
     @torch.no_grad()
     def generate_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
-        """Sample a reply for each prompt in one padded batch (padding on the left)."""
+        """Sample a reply for each prompt in one batch. Prompts that share a prefix (a group's G
+        samples; later turns of one query) have it computed once: the prefixes run first, each
+        once, and their KV cache is copied to every row that starts with it; each row's rest is
+        then prefilled and decoded together. A row is [pad, prefix, pad, rest]: padding on the
+        left of both parts, masked, with positions that skip it."""
         with self._lock:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             pad = self.stop_ids[0]
-            width = max(len(p) for p in prompts)
-            input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(prompts), width), dtype=torch.long)
-            for i, ids in enumerate(prompts):
-                input_ids[i, width - len(ids) :] = torch.tensor(ids)
-                mask[i, width - len(ids) :] = 1
+            prefixes, owner = shared_prefixes(prompts)
+            pre_ids, pre_mask = _left_padded(prefixes, max(len(p) for p in prefixes), pad)
+            cache = None
+            if pre_ids.shape[1]:
+                cache = self.model(
+                    input_ids=pre_ids.to(self.device),
+                    attention_mask=pre_mask.to(self.device),
+                    position_ids=(pre_mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
+                    use_cache=True,
+                    logits_to_keep=1,
+                ).past_key_values
+                cache.reorder_cache(torch.tensor(owner, device=self.device))  # a copy of its prefix per row
+            rest = [ids[len(prefixes[owner[i]]) :] for i, ids in enumerate(prompts)]
+            rest_ids, rest_mask = _left_padded(rest, max(len(r) for r in rest), pad)
+            input_ids = torch.cat([pre_ids[owner], rest_ids], dim=1)
+            mask = torch.cat([pre_mask[owner], rest_mask], dim=1)
+            width = input_ids.shape[1]
             greedy = sampling.temperature <= 0
             out = self.model.generate(
                 input_ids.to(self.device),
                 attention_mask=mask.to(self.device),
+                past_key_values=cache,
                 max_new_tokens=sampling.max_new_tokens,
                 do_sample=not greedy,
                 temperature=None if greedy else sampling.temperature,
@@ -88,3 +104,43 @@ class HFEngine:
                 row = logprobs[i, :end].gather(1, new[i, :end].unsqueeze(1))[:, 0].tolist()
                 results.append(Generation(ids, row, bool(ids) and ids[-1] in self.stop_ids, self.version))
             return results
+
+
+def _left_padded(rows: list[list[int]], width: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row) :] = torch.tensor(row)
+            mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    differ = (torch.tensor(a[:n]) != torch.tensor(b[:n])).nonzero()
+    return int(differ[0, 0]) if len(differ) else n
+
+
+def shared_prefixes(prompts: list[list[int]]) -> tuple[list[list[int]], list[int]]:
+    """The distinct prefixes to compute once, and each prompt's. A prompt joins the prefix it
+    shares the most with, when that keeps at least half of the prefix (so one group's prompt is
+    not cut back to what two queries of a task share); every prompt keeps at least its last token
+    out of its prefix, to be fed with the rest."""
+    prefixes: list[list[int]] = []
+    owner: list[int] = []
+    for ids in prompts:
+        shared = [_common(p, ids) for p in prefixes]
+        best = max(range(len(prefixes)), key=shared.__getitem__, default=None)
+        if best is not None and shared[best] * 2 >= len(prefixes[best]) and shared[best] > 0:
+            prefixes[best] = prefixes[best][: shared[best]]
+            owner.append(best)
+        else:
+            prefixes.append(list(ids))
+            owner.append(len(prefixes) - 1)
+    for k, prefix in enumerate(prefixes):
+        shortest = min(len(prompts[i]) for i in range(len(prompts)) if owner[i] == k)
+        prefixes[k] = prefix[: shortest - 1]
+    return prefixes, owner

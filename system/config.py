@@ -141,9 +141,21 @@ class WandbConfig(Section):
     tags: list[str] = Field(default_factory=list)
 
 
+class WarmupConfig(Section):
+    """A format warm-up (`tlgrpo sft`) before the first step when `episodes` > 0: synthetic
+    protocol episodes with random designs teach the reply format and nothing about good designs.
+    The run starts from its result, kept in run.out_dir/warmup and reused on --resume."""
+
+    episodes: int = Field(0, ge=0, description="synthetic episodes; 0: no warm-up")
+    epochs: int = Field(1, ge=1)
+    batch_episodes: int = Field(4, ge=1)
+    lr: float = Field(5e-4, gt=0)
+
+
 class TrainConfig(Section):
     run: RunConfig = Field(default_factory=RunConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     tasks: TaskConfig = Field(default_factory=TaskConfig)
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)

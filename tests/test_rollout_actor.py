@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from actors.fleet import RolloutFleet
-from actors.hf_engine import HFEngine
+from actors.hf_engine import HFEngine, shared_prefixes
 from actors.rollout import BatchingEngine, RolloutActor
 from wire.sampling import Sampling
 
@@ -34,6 +34,26 @@ def test_batched_generation_equals_one_at_a_time(tiny):
     for a, b in zip(alone, batched):
         assert a.ids == b.ids
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_a_shared_prefix_is_computed_once_and_changes_no_sample(tiny):
+    engine = HFEngine(tiny)
+    base = engine.tokenizer.encode("<Analyze> gain " * 12)
+    other = list(range(5, 30))
+    prompts = [base, base, base + engine.tokenizer.encode(" bandwidth"), other, other]
+    prefixes, owner = shared_prefixes(prompts)
+    assert owner == [0, 0, 0, 1, 1] and prefixes == [base[:-1], other[:-1]]
+    greedy = Sampling(max_new_tokens=10, temperature=0)
+    alone = [engine.generate(p, greedy) for p in prompts]
+    together = engine.generate_batch(prompts, greedy)
+    for prompt, a, b in zip(prompts, alone, together):
+        assert a.ids == b.ids
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        # and both are the model's own log-probs of those ids, from one plain forward pass
+        with torch.no_grad():
+            logits = engine.model(torch.tensor([prompt + b.ids])).logits[0, len(prompt) - 1 : -1]
+        expected = torch.log_softmax(logits.float(), -1).gather(1, torch.tensor(b.ids)[:, None])[:, 0]
+        assert b.logprobs == pytest.approx(expected.tolist(), abs=1e-4)
 
 
 @pytest.mark.ray

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from simworkers.catalog import load_task
+from simworkers.units import parse_quantity
 from system.agent.protocol import parse_reply
 from system.rl.sft import END_TEXT, sft_arrow, synthetic_batch
 
@@ -39,7 +40,7 @@ def test_synthetic_episodes_follow_the_protocol(fmt, sim):
             parsed = parse_reply(reply, task)
             assert parsed.format_ok and parsed.action == "call", parsed.errors
             for p in task.params:
-                assert p.lo * 0.99 <= parsed.arguments[p.name] <= p.hi * 1.01, p.name
+                assert p.lo * 0.99 <= parse_quantity(parsed.arguments[p.name], p.unit) <= p.hi * 1.01, p.name
         assert replies[-1] == END_TEXT and parse_reply(replies[-1], task).action == "end"
         assert all(sample.ids[seg.end - 1] == fmt.stop_id for seg in sample.segments)
 

@@ -57,15 +57,20 @@ def _steps(out: Path) -> list[int]:
 
 
 def test_the_demo_trains_and_tables_the_base_and_trained_policies(tmp_path):
-    """The main job's code path (`tlgrpo demo`) on the tiny model: checkpoints, metrics, the
-    base policy's evaluation before training, the final one, and W&B files."""
+    """The main job's code path (`tlgrpo demo`) on the tiny model: the format warm-up, the
+    starting policy's evaluation before training, checkpoints, metrics, the final evaluation, and
+    W&B files."""
     out = tmp_path / "run"
-    cmd = [str(BIN / "tlgrpo"), "demo", "--config", "tiny-cpu", "--out", str(out), "run.steps=2", *SMALL]
+    warmup = ["warmup.episodes=2", "warmup.batch_episodes=2"]
+    cmd = [str(BIN / "tlgrpo"), "demo", "--config", "tiny-cpu", "--out", str(out), "run.steps=2", *SMALL, *warmup]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=400)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
+    assert "format warm-up: 2 synthetic episodes, 1 steps" in proc.stdout
+    assert (out / "warmup" / "final" / "config.json").exists()
+    assert "evaluation at step 0: episodes: 1/1 done" in proc.stdout  # progress, on a log too
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
-    assert any(line.startswith("| base model (multi-turn)") for line in table), log[-3000:]
+    assert any(line.startswith("| format warm-up, before TL-GRPO (multi-turn)") for line in table), log[-3000:]
     assert any(line.startswith("| tl_grpo@2 (multi-turn)") for line in table)
     assert "2 TL-GRPO steps, 2 with an update" in proc.stdout
     assert (out / "eval" / "step_000000" / "results.md").exists()

@@ -140,8 +140,9 @@ def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dic
 
 
 def cmd_demo(args) -> int:
-    """The main job: SmolLM2-135M-Instruct evaluated on held-out queries, trained a few TL-GRPO
-    steps on CPU, and evaluated again on the same queries beside random search and BO."""
+    """The main job: SmolLM2-135M-Instruct given a format warm-up, evaluated on held-out queries,
+    trained a few TL-GRPO steps on CPU, and evaluated again on the same queries beside random
+    search and BO; one table with both evaluations."""
     import time
 
     from system.config import load_config
@@ -150,30 +151,32 @@ def cmd_demo(args) -> int:
 
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg = load_config(args.config, [f"run.out_dir={out}", "run.eval_at_start=true", *args.overrides])
-    a = cfg.algorithm
+    a, w = cfg.algorithm, cfg.warmup
+    start = "format warm-up" if w.episodes else "base model"
     print(
-        f"demo: {cfg.model.path or 'the tiny model'}, TL-GRPO on {', '.join(cfg.tasks.train)}: "
-        f"{cfg.run.steps} steps of "
-        f"B={a.queries_per_step} queries x G={a.group_size} x T={a.budget}; first the base policy on "
-        f"{cfg.run.eval_queries} held-out queries per task, at the end the trained one, random search and BO "
-        "on the same queries",
+        f"demo: {cfg.model.path or 'the tiny model'} on {', '.join(cfg.tasks.train)}, in {out}\n"
+        + (f"  1. format warm-up: {w.episodes} synthetic episodes with random designs\n" if w.episodes else "")
+        + f"  {1 + bool(w.episodes)}. the starting policy on {cfg.run.eval_queries} held-out queries per task\n"
+        f"  {2 + bool(w.episodes)}. {cfg.run.steps} TL-GRPO steps of B={a.queries_per_step} queries x "
+        f"G={a.group_size} samples x T={a.budget} turns\n"
+        f"  {3 + bool(w.episodes)}. the trained policy, random search and BO on the same queries",
         flush=True,
     )
     started = time.perf_counter()
     result = Trainer(cfg).run()
-    base = json.loads((out / "eval" / "step_000000" / "results.json").read_text())
-    final_dir = out / "eval" / f"step_{cfg.run.steps:06d}"
-    final = json.loads((final_dir / "results.json").read_text())
-    for row in base["rows"]:
-        row["method"] = row["method"].replace(f"{a.name}@0", "base model")
-    final["rows"] = base["rows"] + final["rows"]
+    before = json.loads((out / "eval" / "step_000000" / "results.json").read_text())
+    final = json.loads((out / "eval" / f"step_{cfg.run.steps:06d}" / "results.json").read_text())
+    for row in before["rows"]:
+        row["method"] = row["method"].replace(f"{a.name}@0", f"{start}, before TL-GRPO")
+    final["rows"] = before["rows"] + final["rows"]
     print(markdown_table(final))
     state = result["state"]
     print(
         f"{state.step} TL-GRPO steps, {len(state.trained)} with an update (a step whose groups all scored alike "
-        f"has none), {time.perf_counter() - started:.0f} s.\n"
-        f"Run folder: {out}: metrics.jsonl (per step), eval/ (tables, episodes, turn_curves.png), checkpoints/, "
-        f"final/ (the trained policy), wandb/ (offline unless a W&B key is configured)"
+        f"has none); {time.perf_counter() - started:.0f} s in all.\n"
+        f"Run folder {out}: metrics.jsonl (per step), eval/ (tables, episodes, turn_curves.png), "
+        + ("warmup/ (the warm-up's model and loss), " if w.episodes else "")
+        + "final/ (the trained policy), wandb/ (offline unless a W&B key is configured: `wandb sync` uploads it)"
     )
     return 0
 

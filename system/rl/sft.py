@@ -20,6 +20,7 @@ import numpy as np
 from simworkers.query import EVAL_SEED_BASE, make_query, random_design
 from simworkers.result import SimResult
 from simworkers.task import Task
+from simworkers.units import format_si
 from system.agent.conversation import ChatFormat, Speaker, token_opener
 from system.agent.dialogue import run_turns
 from system.agent.episode import Simulate
@@ -41,7 +42,9 @@ ANALYSES = (
 
 
 def call_text(task: Task, design: dict[str, float], rng: random.Random) -> str:
-    args = {p.name: float(f"{design[p.name]:.3g}") for p in task.params}
+    """Values in the SI-prefix form the prompt shows ranges in ("24.7u"): a small model copies
+    that notation far more readily than it converts to exponents, and it takes fewer tokens."""
+    args = {p.name: format_si(design[p.name], "", 3) for p in task.params}
     return (
         f"<Analyze>{rng.choice(ANALYSES)}</Analyze>\n<tool_call>"
         + json.dumps({"name": "simulate", "arguments": args})
@@ -134,9 +137,16 @@ def format_rate(model_path: str, tasks: list[Task], n: int, budget: int, max_new
 
 
 def run_sft(
-    cfg: TrainConfig, episodes: int, epochs: int, batch_episodes: int, lr: float, budgets: list[int] | None = None
+    cfg: TrainConfig,
+    episodes: int,
+    epochs: int,
+    batch_episodes: int,
+    lr: float,
+    budgets: list[int] | None = None,
+    measure_format: bool = True,
 ) -> dict:
-    """Train the format warm-up; `budgets` (default: the config's) are the episodes' budgets."""
+    """Train the format warm-up; `budgets` (default: the config's) are the episodes' budgets.
+    `measure_format` samples 32 first replies from the result and counts those that parse."""
     from transformers import AutoTokenizer
 
     from learner.group import LearnerGroup
@@ -178,7 +188,9 @@ def run_sft(
     finally:
         learner.shutdown()
     (out / "sft_metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in log))
-    rate = format_rate(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
+    rate = None
+    if measure_format:
+        rate = format_rate(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
     return {
         "final_model": str(final),
         "episodes": len(samples),

@@ -104,6 +104,8 @@ class Trainer:
         model_path = self.model_path()
         rollout_cpus = cfg.rollout.actors * cfg.rollout.cpus_per_actor
         init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + rollout_cpus + cfg.sim.max_workers)
+        if cfg.warmup.episodes:
+            model_path = self.warm_up()
         failures = 0
         while True:
             try:
@@ -120,6 +122,22 @@ class Trainer:
                     f"recovery {failures} of {cfg.run.max_failures}: rebuilding, continuing from {where}",
                     flush=True,
                 )
+
+    def warm_up(self) -> str:
+        """The format warm-up's model, trained now unless an earlier attempt of this run left it."""
+        from system.rl.sft import run_sft
+
+        folder = self.out / "warmup"
+        if not (folder / "final" / "config.json").is_file():
+            w = self.cfg.warmup
+            cfg = self.cfg.model_copy(update={"run": self.cfg.run.model_copy(update={"out_dir": str(folder)})})
+            report = run_sft(cfg, w.episodes, w.epochs, w.batch_episodes, w.lr, measure_format=False)
+            print(
+                f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
+                f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s",
+                flush=True,
+            )
+        return str(folder / "final")
 
     def _components(self, model_path: str):
         import ray
