@@ -59,7 +59,7 @@ def test_activation_arithmetic_matches_a_measured_cpu_update(tmp_path, hidden, l
         check=True,
     )
     measured = json.loads(out.stdout.strip().splitlines()[-1])["peak_extra"]
-    planned = memory.activations + memory.logits
+    planned = memory.activations + memory.working
     assert abs(planned / measured - 1) <= MEMORY_TOLERANCE, (planned, measured)
 
 
@@ -138,3 +138,28 @@ def test_plan_refuses_an_unknown_architecture_and_bad_hardware(capsys):
     assert "--architecture nope: no such shipped architecture" in capsys.readouterr().err
     assert main(["plan", "tiny-cpu", "--nodes", "0", "--sim-ms", "1"]) == 2
     assert "--nodes 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("capability", "kernel", "names"), [((7, 5), True, "7.5, below 8.0"), ((9, 0), False, "no grouped GEMM")]
+)
+def test_grouped_mm_experts_are_refused_where_transformers_would_loop_in_silence(
+    monkeypatch, capability, kernel, names
+):
+    """On a GPU before SM80, or a torch without a grouped GEMM, transformers' grouped_mm experts
+    quietly become a Python loop: the learner rank refuses to start and names the key instead.
+    (No GPU here: the device's answers are what is replaced.)"""
+    import torch
+
+    from learner.rank import require_grouped_mm
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "a test GPU")
+    if not kernel:
+        monkeypatch.delattr(torch.nn.functional, "grouped_mm", raising=False)
+        monkeypatch.delattr(torch, "_grouped_mm", raising=False)
+    with pytest.raises(RuntimeError, match=f"learner.experts=grouped_mm: .*{names}.*learner.experts=eager"):
+        require_grouped_mm(torch.device("cuda", 0))
+    if kernel:
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+        require_grouped_mm(torch.device("cuda", 0))  # an A100 passes

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from system.config import ConfigError, TrainConfig
+if TYPE_CHECKING:  # the counts need torch and transformers only (system/plan/gpu.py runs without pydantic)
+    from system.config import TrainConfig
 
 SHIPPED = Path(__file__).resolve().parent.parent.parent / "configs" / "models"
 
@@ -53,6 +55,8 @@ def config_folder(cfg: TrainConfig, name: str | None = None) -> tuple[str, Path 
     else `model.path` (a folder, an installed model, or a folder named like a shipped
     architecture: /mnt/.../Qwen3-30B-A3B finds configs/models/qwen3-30b-a3b), else the tiny model
     (folder None: built from `model.tiny`)."""
+    from system.config import ConfigError
+
     if name:
         folder = SHIPPED / name
         if not (folder / "config.json").exists():

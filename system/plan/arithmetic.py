@@ -82,8 +82,8 @@ class LearnerMemory:
     optimizer: int
     gathered: int  # unsharded layer copies and the root unit
     reference: int  # the frozen reference model, when kl_coef > 0
-    activations: int
-    logits: int
+    activations: int  # saved for the backward pass
+    working: int  # the backward pass's working set: the log-prob chunk or one layer, the larger
     overhead: int
 
     @property
@@ -105,20 +105,24 @@ def learner_memory(
     shard = math.ceil(arch.params / world)
     gathered = 2 * arch.layer_params * compute_bytes + arch.root_params * compute_bytes
     per_layer = layer_activation_bytes(arch, compute_bytes)
-    # saved for backward: every layer's activations, or with checkpointing every layer's input and
-    # the one layer being recomputed; and in backward, one layer's worth of gradient buffers
-    saved = arch.layers * per_layer if not checkpointing else arch.layers * arch.hidden * compute_bytes + per_layer
-    activations = micro_batch_tokens * (saved + per_layer)
+    # saved for backward: every layer's activations, or with checkpointing every layer's input only
+    saved = arch.layers * per_layer if not checkpointing else arch.layers * arch.hidden * compute_bytes
+    # the backward pass's working set, at two moments that never overlap: first the log-prob chunk
+    # (one chunk's fp32 logits, log-softmax and its exp; then the recomputed logits and their
+    # gradient), later one decoder layer's gradient buffers (with checkpointing, beside that
+    # layer's recomputed activations). The peak holds the larger, not both: measured on an H100
+    # (system/plan/gpu.py), adding them overstated the peak by 25-55 %.
     chunk = min(LOGPROB_CHUNK, micro_batch_tokens)
+    logits = 5 * chunk * arch.vocab * 4
+    layer_backward = micro_batch_tokens * per_layer * (2 if checkpointing else 1)
     return LearnerMemory(
         weights=4 * shard,
         gradients=4 * shard + arch.layer_params * 4,  # plus one layer's unsharded gradient before its reduce-scatter
         optimizer=8 * shard,
         gathered=gathered,
         reference=(4 * shard + gathered) if reference else 0,
-        activations=activations,
-        # one chunk's fp32 logits, log-softmax and its exp; in backward the recomputed logits and their gradient
-        logits=5 * chunk * arch.vocab * 4,
+        activations=micro_batch_tokens * saved,
+        working=max(logits, layer_backward),
         overhead=CUDA_OVERHEAD if gpu else 0,
     )
 

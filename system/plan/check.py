@@ -116,8 +116,7 @@ def _learner_fix(cfg: TrainConfig, plan: Plan, capacity: int) -> Problem:
     if not lc.activation_checkpointing:
         return Problem("learner.activation_checkpointing", f"{need}: set learner.activation_checkpointing=true")
     target = FIX_HEADROOM * capacity  # a fix that lands exactly on the limit is no fix
-    per_token = mem.activations / max(lc.micro_batch_tokens, longest)
-    fits = int((target - (mem.total - mem.activations)) / per_token) // 1024 * 1024
+    fits = _tokens_that_fit(cfg, plan.arch, target)
     if lc.micro_batch_tokens > longest and fits >= max(longest, 2048):
         return Problem("learner.micro_batch_tokens", f"{need}: set learner.micro_batch_tokens={fits} or fewer")
     sharded = (mem.weights + mem.gradients + mem.optimizer) * lc.world_size
@@ -131,6 +130,25 @@ def _learner_fix(cfg: TrainConfig, plan: Plan, capacity: int) -> Problem:
         f"{need}{row}: even one layer's share does not fit; lower rollout.sampling.max_new_tokens or "
         "algorithm.group_size, or use GPUs with more memory",
     )
+
+
+def _tokens_that_fit(cfg: TrainConfig, arch: Architecture, target: float) -> int:
+    """The largest micro-batch (a multiple of 1,024 tokens, at most the configured one) whose
+    learner memory stays under `target`; 0 if none."""
+    lc = cfg.learner
+    for tokens in range(lc.micro_batch_tokens // 1024 * 1024, 0, -1024):
+        memory = learner_memory(
+            arch,
+            lc.world_size,
+            tokens,
+            gpu=lc.device == "cuda",
+            bf16=lc.bf16,
+            checkpointing=lc.activation_checkpointing,
+            reference=lc.loss.kl_coef > 0,
+        )
+        if memory.total <= target:
+            return tokens
+    return 0
 
 
 def implementation_problems(cfg: TrainConfig, arch: Architecture) -> list[Problem]:

@@ -45,7 +45,7 @@ def render(plan: Plan, cfg: TrainConfig, *, counted: str, sim_source: str, decod
         lines.append(f"  reference model          {_gib(m.reference)}")
     lines += [
         f"  activations (estimate)   {_gib(m.activations)}",
-        f"  log-prob chunk           {_gib(m.logits)}",
+        f"  backward working set     {_gib(m.working)}",
         f"  CUDA and NCCL (planned)  {_gib(m.overhead)}",
         f"  total                    {_gib(m.total)}"
         + (f" of {hw.gpu_memory_gib:g} GiB" if lc.device == "cuda" else ""),
