@@ -71,5 +71,10 @@ class RolloutFleet:
         for handle in self.handles:
             ray.kill(handle, no_restart=True)
 
+    async def batching(self) -> dict:
+        """Batches run and requests served, summed over the actors (since each started)."""
+        counts = await asyncio.gather(*(h.batching.remote() for h in self.handles))
+        return {k: sum(c[k] for c in counts) for k in ("batches", "requests")}
+
     async def reseed(self, seed: int) -> None:
         await asyncio.gather(*(h.reseed.remote(seed + k) for k, h in enumerate(self.handles)))

@@ -49,6 +49,11 @@ class RunConfig(Section):
     eval_protocols: list[Protocol] = Field(default_factory=lambda: ["multi-turn"])
     eval_baselines: list[Baseline] = Field(default_factory=lambda: ["random"])
     eval_at_start: bool = Field(False, description="evaluate the starting policy (step 0) on the same queries first")
+    eval_base_model: bool = Field(
+        False,
+        description="with eval_at_start and a warm-up: also the model before its warm-up (model.path, zero-shot, "
+        "generated in the driver), the paper's base-model row",
+    )
 
 
 class TinyModelConfig(Section):

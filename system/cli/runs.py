@@ -150,13 +150,17 @@ def cmd_demo(args) -> int:
     from system.rl.train import Trainer
 
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    cfg = load_config(args.config, [f"run.out_dir={out}", "run.eval_at_start=true", *args.overrides])
+    cfg = load_config(
+        args.config, [f"run.out_dir={out}", "run.eval_at_start=true", "run.eval_base_model=true", *args.overrides]
+    )
     a, w = cfg.algorithm, cfg.warmup
     start = "format warm-up" if w.episodes else "base model"
     print(
         f"demo: {cfg.model.path or 'the tiny model'} on {', '.join(cfg.tasks.train)}, in {out}\n"
         + (f"  1. format warm-up: {w.episodes} synthetic episodes with random designs\n" if w.episodes else "")
-        + f"  {1 + bool(w.episodes)}. the starting policy on {cfg.run.eval_queries} held-out queries per task\n"
+        + f"  {1 + bool(w.episodes)}. the starting policy"
+        + (" and the base model before its warm-up" if w.episodes and cfg.model.path else "")
+        + f" on {cfg.run.eval_queries} held-out queries per task\n"
         f"  {2 + bool(w.episodes)}. {cfg.run.steps} TL-GRPO steps of B={a.queries_per_step} queries x "
         f"G={a.group_size} samples x T={a.budget} turns\n"
         f"  {3 + bool(w.episodes)}. the trained policy, random search and BO on the same queries",
@@ -168,6 +172,7 @@ def cmd_demo(args) -> int:
     final = json.loads((out / "eval" / f"step_{cfg.run.steps:06d}" / "results.json").read_text())
     for row in before["rows"]:
         row["method"] = row["method"].replace(f"{a.name}@0", f"{start}, before TL-GRPO")
+        row["method"] = row["method"].replace(f"hf:{cfg.model.path}", "base model, zero-shot")
     final["rows"] = before["rows"] + final["rows"]
     print(markdown_table(final))
     state = result["state"]
@@ -291,6 +296,6 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")
     p.add_argument("overrides", nargs="*", help="key.sub=value on top of the config")
-    p.add_argument("--config", default="smollm2-cpu", help="default smollm2-cpu; tiny-cpu needs no installed model")
+    p.add_argument("--config", default="smollm2-demo", help="default smollm2-demo; tiny-cpu needs no installed model")
     p.add_argument("--out", default=None, help="run folder (default runs/demo-TIME)")
     p.set_defaults(func=cmd_demo)

@@ -205,7 +205,7 @@ class Trainer:
             last_eval: dict = {}
             steps = cfg.run.steps
             if cfg.run.eval_at_start and state.step == 0:
-                await self._evaluate(fleet, fmt, pool, tracker, 0, baselines=False)
+                await self._evaluate(fleet, fmt, pool, tracker, 0, baselines=False, base_model=cfg.run.eval_base_model)
             pending = asyncio.create_task(self._rollout(plan, fleet, pool, state.step)) if state.step < steps else None
             while state.step < steps:
                 step = state.step
@@ -262,14 +262,19 @@ class Trainer:
         tokens_before = fleet.generated_tokens
         sims_before = dict(pool.stats().completed)
         cut_before = plan.cut_histories
+        batching_before = await fleet.batching()
         chosen = await self.queries(step, self.query_source(pool))
         results = await asyncio.gather(*(plan.run(task, query) for task, query in chosen))
         elapsed = time.perf_counter() - started
+        batching = {k: v - batching_before[k] for k, v in (await fleet.batching()).items()}
         after = pool.stats().completed
         sims = {k: v - sims_before.get(k, 0) for k, v in after.items()}
         info = {
             "time/rollout_s": elapsed,
             "tokens_per_s": (fleet.generated_tokens - tokens_before) / max(elapsed, 1e-9),
+            # requests the engines ran together: a turn's B x G requests at best, 1 when nothing batches
+            "rollout/generate_batches": batching["batches"],
+            "rollout/requests_per_batch": batching["requests"] / max(batching["batches"], 1),
             "simulations": sum(sims.values()),
             "simulations_per_s": sum(sims.values()) / max(elapsed, 1e-9),
             **{f"sim/{k}": v for k, v in sims.items()},
@@ -278,7 +283,7 @@ class Trainer:
         }
         return [g for groups in results for g in groups], info
 
-    async def _evaluate(self, fleet, fmt, pool, tracker, step: int, baselines: bool) -> dict:
+    async def _evaluate(self, fleet, fmt, pool, tracker, step: int, baselines: bool, base_model: bool = False) -> dict:
         from system.agent.conversation import engine_speaker, token_opener
         from system.agent.policies import LLMPolicy, make_policy
         from system.evaluation.evaluate import count_jobs, markdown_table, run_evaluation, summarise, write_outputs
@@ -290,6 +295,19 @@ class Trainer:
         policies = [LLMPolicy(f"{cfg.algorithm.name}@{step}", opener)]
         if baselines:
             policies += [make_policy(name) for name in cfg.run.eval_baselines]
+        if base_model and cfg.warmup.episodes and cfg.model.path:  # the model as installed, before the warm-up
+            from system.models.install import resolve_model
+
+            s = self.sampling
+            policies.append(
+                make_policy(
+                    f"hf:{cfg.model.path}",
+                    resolve=resolve_model,
+                    max_new_tokens=s.max_new_tokens,
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                )
+            )
         tasks = resolve_tasks(cfg.tasks.eval)
         total = count_jobs(tasks, policies, cfg.run.eval_protocols, cfg.run.eval_queries)
         with WorkProgress(total, label=f"evaluation at step {step}: episodes") as progress:
