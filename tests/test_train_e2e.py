@@ -4,6 +4,7 @@ mid-way and resumed, and the same training submitted with `ray job submit` to a 
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -73,6 +74,10 @@ def test_the_demo_trains_and_tables_the_base_and_trained_policies(tmp_path):
     assert any(line.startswith("| format warm-up, before TL-GRPO (multi-turn)") for line in table), log[-3000:]
     assert any(line.startswith("| tl_grpo@2 (multi-turn)") for line in table)
     assert "2 TL-GRPO steps, 2 with an update" in proc.stdout
+    parsed = re.search(r"replies that parse .*: format warm-up (\d+) of (\d+); trained (\d+) of (\d+)", proc.stdout)
+    assert parsed, log[-3000:]
+    assert 0 <= int(parsed[1]) <= int(parsed[2]) and int(parsed[2]) >= 1 and int(parsed[3]) <= int(parsed[4])
+    assert "rollout/requests_per_batch" in json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert (out / "eval" / "step_000000" / "results.md").exists()
     state = json.loads((out / "checkpoints" / "step_000002" / "trainer.json").read_text())
     assert state["step"] == 2 and state["trained"] == [0, 1] and state["version"] == 2

@@ -175,6 +175,13 @@ def cmd_demo(args) -> int:
         row["method"] = row["method"].replace(f"hf:{cfg.model.path}", "base model, zero-shot")
     final["rows"] = before["rows"] + final["rows"]
     print(markdown_table(final))
+    last = cfg.run.steps
+    names = {f"hf:{cfg.model.path}": "base model, zero-shot", f"{a.name}@0": start, f"{a.name}@{last}": "trained"}
+    parsed = {**_replies_parsed(out / "eval" / "step_000000"), **_replies_parsed(out / "eval" / f"step_{last:06d}")}
+    print(
+        "replies that parse (a tool call or <Design End>): "
+        + "; ".join(f"{names[m]} {ok} of {n}" for m, (ok, n) in parsed.items() if m in names)
+    )
     state = result["state"]
     print(
         f"{state.step} TL-GRPO steps, {len(state.trained)} with an update (a step whose groups all scored alike "
@@ -184,6 +191,19 @@ def cmd_demo(args) -> int:
         + "final/ (the trained policy), wandb/ (offline unless a W&B key is configured: `wandb sync` uploads it)"
     )
     return 0
+
+
+def _replies_parsed(folder: Path) -> dict[str, tuple[int, int]]:
+    """Per method of an evaluation folder: (replies that parsed, replies), over the turns after
+    the initial design."""
+    counts: dict[str, list[int]] = {}
+    for line in (folder / "episodes.jsonl").read_text().splitlines():
+        episode = json.loads(line)
+        tally = counts.setdefault(episode["policy"], [0, 0])
+        for turn in episode["turns"][1:]:
+            tally[0] += bool(turn["format_ok"])
+            tally[1] += 1
+    return {method: (ok, n) for method, (ok, n) in counts.items()}
 
 
 def _train_config(args):
