@@ -177,8 +177,8 @@ class LearnerRank:
 
     def _reduce(self, sums: Sums, names: tuple[str, ...]) -> Sums:
         """Each named sum added over ranks; every rank sends the same names in the same order."""
-        values = torch.tensor([sums.get(name, 0.0) for name in names], dtype=torch.float64)
-        dist.all_reduce(values)  # gloo and nccl both sum float64 on their device
+        values = torch.tensor([sums.get(name, 0.0) for name in names], dtype=torch.float64, device=self.device)
+        dist.all_reduce(values)  # on the rank's device: NCCL has no CPU tensors (found on an H100)
         return dict(zip(names, values.tolist()))
 
     def _set_lr(self, step: int, total_steps: int) -> float:

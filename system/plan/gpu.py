@@ -13,7 +13,9 @@ things on packed TL-GRPO rows (a shared history followed by G branches, learner/
    against the plan's estimate (system/plan/arithmetic.py: activations + working set) for the same
    row, with and without activation checkpointing;
 3. attention: the learner's flex-attention block mask (GPU) against the per-block SDPA path
-   (what the CPU runs, the reference): largest differences of outputs and gradients, and times.
+   (what the CPU runs, the reference): largest differences of outputs and gradients, and times;
+4. learner: the FSDP2 learner rank itself (learner/rank.py) training three TL-GRPO batches,
+   its step times and losses, and its peak memory against the plan's learner GPU.
 
 Prints one JSON object; docs/scaling.md quotes it as measured. `--device cpu --small` runs the
 same code on a small cut and a short row, as a check of the script itself (no flex backward on
@@ -47,8 +49,8 @@ def shared_row(history: int, branches: int, action: int, vocab: int, seed: int =
     return pack([ids], [bounds])
 
 
-def build(layers: int, experts: str, device: str, small: bool):
-    from transformers import AutoConfig, AutoModelForCausalLM
+def cut_config(layers: int, small: bool):
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(SHIPPED / "qwen3-30b-a3b")
     config.num_hidden_layers = layers
@@ -56,8 +58,14 @@ def build(layers: int, experts: str, device: str, small: bool):
         config.hidden_size, config.moe_intermediate_size, config.num_experts = 256, 64, 16
         config.num_attention_heads, config.num_key_value_heads, config.head_dim = 4, 2, 64
         config.vocab_size = 4096
+    return config
+
+
+def build(layers: int, experts: str, device: str, small: bool):
+    from transformers import AutoModelForCausalLM
+
     model = AutoModelForCausalLM.from_config(
-        config, dtype=torch.bfloat16, attn_implementation=register(), experts_implementation=experts
+        cut_config(layers, small), dtype=torch.bfloat16, attn_implementation=register(), experts_implementation=experts
     )
     return model.to(device).train()
 
@@ -202,13 +210,67 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return round(float((a.float() - b.float()).abs().max() / b.float().abs().max()), 5)
 
 
+def learner_part(args) -> dict:
+    """The learner as a run uses it: one FSDP2 rank (world 1; NCCL on GPU) loads the cut model
+    from a folder in fp32, computes in bf16 with grouped_mm experts, the flex block mask and
+    activation checkpointing, and trains three TL-GRPO batches (one turn group each: a history
+    and 8 actions). Its peak memory is set against the plan's learner GPU less the CUDA constant."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    from learner.config import LearnerConfig
+    from learner.rank import LearnerRank, free_port
+    from system.bench.learner import turn_group_batch
+
+    history, action = (4096, 512) if args.small else (8192, 1024)
+    folder = Path(tempfile.mkdtemp()) / "cut"
+    model = AutoModelForCausalLM.from_config(cut_config(args.layers, args.small), dtype=torch.float32)
+    model.save_pretrained(folder)
+    arch = describe("qwen3-30b-a3b cut", model)
+    del model
+    tokens = history + 8 * action
+    cfg = LearnerConfig(
+        device=args.device, bf16=True, activation_checkpointing=True, micro_batch_tokens=tokens, lr=1e-6
+    )
+    rank = LearnerRank(cfg, str(folder), 0, 1)
+    rank.setup(("127.0.0.1", free_port()))
+    batches = [
+        turn_group_batch(1, arch.vocab, history=history, action=action, group_size=8, share=True, seed=s)
+        for s in range(3)
+    ]
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    steps = []
+    for step, batch in enumerate(batches):
+        sync(args.device)
+        t0 = time.perf_counter()
+        metrics = rank.train_step(batch, step, len(batches))
+        sync(args.device)
+        steps.append({"seconds": round(time.perf_counter() - t0, 3), "loss": metrics.get("loss")})
+    out = {"row_tokens": tokens, "params": arch.params, "steps": steps}
+    if args.device == "cuda":
+        plan = learner_memory(arch, 1, tokens, gpu=True, bf16=True, checkpointing=True, reference=False)
+        planned = plan.total - plan.overhead
+        measured = torch.cuda.max_memory_allocated()
+        out |= {
+            "measured_peak_gib": round(measured / GIB, 3),
+            "planned_gib_without_cuda_constant": round(planned / GIB, 3),
+            "measured_over_planned": round(measured / planned, 3),
+        }
+    import torch.distributed as dist
+
+    dist.destroy_process_group()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m system.plan.gpu")
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--small", action="store_true", help="small widths and rows: a check of the script")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--parts", default="experts,activations,attention")
+    parser.add_argument("--parts", default="experts,activations,attention,learner")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -226,6 +288,8 @@ def main() -> None:
     if "activations" in parts and args.device == "cuda":
         rows = [shared_row(h // scale, 8, 512 // scale, vocab) for h in (4096, 12288)]
         report["activations"] = activations_part(args, rows)
+    if "learner" in parts:
+        report["learner"] = learner_part(args)
     if "attention" in parts and args.device == "cuda":
         report["attention"] = attention_part(args, shared_row(8192, 8, 1024, vocab))
     text = json.dumps(report, indent=1)
