@@ -15,7 +15,8 @@ things on packed TL-GRPO rows (a shared history followed by G branches, learner/
 3. attention: the learner's flex-attention block mask (GPU) against the per-block SDPA path
    (what the CPU runs, the reference): largest differences of outputs and gradients, and times;
 4. learner: the FSDP2 learner rank itself (learner/rank.py) training three TL-GRPO batches,
-   its step times and losses, and its peak memory against the plan's learner GPU.
+   its step times and losses, and its peak memory against the plan's learner GPU; then its
+   log-probs, a full state dict, and a checkpoint saved, trained past and loaded back.
 
 Prints one JSON object; docs/scaling.md quotes it as measured. `--device cpu --small` runs the
 same code on a small cut and a short row, as a check of the script itself (no flex backward on
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -258,6 +260,18 @@ def learner_part(args) -> dict:
             "planned_gib_without_cuda_constant": round(planned / GIB, 3),
             "measured_over_planned": round(measured / planned, 3),
         }
+    # what a run does besides training: log-probs, a full state dict, a checkpoint round trip
+    before = rank.logprobs(batches[0])
+    rank.save(str(folder.parent / "checkpoint"))
+    rank.train_step(batches[1], 3, 4)  # the weights move on ...
+    rank.load(str(folder.parent / "checkpoint"))  # ... and come back
+    after = rank.logprobs(batches[0])
+    state = rank.full_state_dict()
+    out |= {
+        "logprobs_finite": all(math.isfinite(x) for row in before for x in row),
+        "checkpoint_round_trip_max_logprob_diff": max(abs(a - b) for x, y in zip(before, after) for a, b in zip(x, y)),
+        "full_state_dict": f"{len(state)} tensors on {next(iter(state.values())).device}",
+    }
     import torch.distributed as dist
 
     dist.destroy_process_group()
