@@ -168,16 +168,17 @@ def cmd_demo(args) -> int:
     )
     started = time.perf_counter()
     result = Trainer(cfg).run()
-    before = json.loads((out / "eval" / "step_000000" / "results.json").read_text())
-    final = json.loads((out / "eval" / f"step_{cfg.run.steps:06d}" / "results.json").read_text())
+    first, last = out / "eval" / "step_000000", out / "eval" / f"step_{cfg.run.steps:06d}"
+    before = json.loads((first / "results.json").read_text())
+    final = json.loads((last / "results.json").read_text())
+    renamed = {f"{a.name}@0": f"{start}, before TL-GRPO", f"hf:{cfg.model.path}": "base model, zero-shot"}
     for row in before["rows"]:
-        row["method"] = row["method"].replace(f"{a.name}@0", f"{start}, before TL-GRPO")
-        row["method"] = row["method"].replace(f"hf:{cfg.model.path}", "base model, zero-shot")
+        for method, name in renamed.items():
+            row["method"] = row["method"].replace(method, name)
     final["rows"] = before["rows"] + final["rows"]
     print(markdown_table(final))
-    last = cfg.run.steps
-    names = {f"hf:{cfg.model.path}": "base model, zero-shot", f"{a.name}@0": start, f"{a.name}@{last}": "trained"}
-    parsed = {**_replies_parsed(out / "eval" / "step_000000"), **_replies_parsed(out / "eval" / f"step_{last:06d}")}
+    names = {**renamed, f"{a.name}@0": start, f"{a.name}@{cfg.run.steps}": "trained"}
+    parsed = {**_replies_parsed(first), **_replies_parsed(last)}
     print(
         "replies that parse (a tool call or <Design End>): "
         + "; ".join(f"{names[m]} {ok} of {n}" for m, (ok, n) in parsed.items() if m in names)
@@ -196,14 +197,13 @@ def cmd_demo(args) -> int:
 def _replies_parsed(folder: Path) -> dict[str, tuple[int, int]]:
     """Per method of an evaluation folder: (replies that parsed, replies), over the turns after
     the initial design."""
-    counts: dict[str, list[int]] = {}
+    counts: dict[str, tuple[int, int]] = {}
     for line in (folder / "episodes.jsonl").read_text().splitlines():
         episode = json.loads(line)
-        tally = counts.setdefault(episode["policy"], [0, 0])
-        for turn in episode["turns"][1:]:
-            tally[0] += bool(turn["format_ok"])
-            tally[1] += 1
-    return {method: (ok, n) for method, (ok, n) in counts.items()}
+        turns = episode["turns"][1:]
+        ok, n = counts.get(episode["policy"], (0, 0))
+        counts[episode["policy"]] = (ok + sum(bool(t["format_ok"]) for t in turns), n + len(turns))
+    return counts
 
 
 def _train_config(args):

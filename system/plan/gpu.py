@@ -38,9 +38,7 @@ from learner.attention import flex_blocks, register, sdpa_blocks
 from learner.forward import packed_logprobs
 from learner.packing import pack
 from system.plan.architecture import SHIPPED, describe
-from system.plan.arithmetic import learner_memory
-
-GIB = 2**30
+from system.plan.arithmetic import GIB, learner_memory
 
 
 def shared_row(history: int, branches: int, action: int, vocab: int, seed: int = 0):
@@ -78,23 +76,21 @@ class GroupedCalls:
 
     def __enter__(self):
         self.calls = 0
-        self.saved = {}
-        for owner, name in ((torch.nn.functional, "grouped_mm"), (torch, "_grouped_mm")):
-            if hasattr(owner, name):
-                original = getattr(owner, name)
-                self.saved[(owner, name)] = original
+        public = hasattr(torch.nn.functional, "grouped_mm")
+        self.owner, self.name = (torch.nn.functional, "grouped_mm") if public else (torch, "_grouped_mm")
+        self.original = getattr(self.owner, self.name, None)
+        if self.original is not None:
 
-                def counted(*args, _original=original, **kwargs):
-                    self.calls += 1
-                    return _original(*args, **kwargs)
+            def counted(*args, **kwargs):
+                self.calls += 1
+                return self.original(*args, **kwargs)
 
-                setattr(owner, name, counted)
-                break
+            setattr(self.owner, self.name, counted)
         return self
 
     def __exit__(self, *_):
-        for (owner, name), original in self.saved.items():
-            setattr(owner, name, original)
+        if self.original is not None:
+            setattr(self.owner, self.name, self.original)
 
 
 def sync(device: str) -> None:
