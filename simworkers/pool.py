@@ -104,6 +104,7 @@ class SimPool:
         self._futures: dict[int, asyncio.Future] = {}
         self._serial = 0
         self._started = time.monotonic()
+        self._closed = False
         self._remote = ray.remote(num_cpus=1, resources=self.resources or None, max_restarts=0)(SimActor)
         for _ in range(self.size):
             self._spawn()
@@ -164,6 +165,8 @@ class SimPool:
 
     async def submit(self, task: Task, params: Mapping[str, object], urgent: bool = False) -> SimResult:
         """One simulation; `urgent` ones (that others wait on) are served before the queue."""
+        if self._closed:
+            raise RuntimeError("the simulation pool is shut down")
         req = self.book.submit((task, dict(params)), task.name, urgent)
         future = asyncio.get_running_loop().create_future()
         self._futures[req.id] = future
@@ -174,6 +177,8 @@ class SimPool:
         return list(await asyncio.gather(*(self.submit(task, d) for d in designs)))
 
     def _pump(self) -> None:
+        if self._closed:  # an actor's late answer after shutdown: nothing to send work to
+            return
         self._loop = asyncio.get_running_loop()
         self._promote()
         self.autoscale()
@@ -214,6 +219,11 @@ class SimPool:
         if future is not None and not future.done():
             future.set_result(result)
 
+    @property
+    def unanswered(self) -> int:
+        """Requests submitted and not answered yet (0 once every caller has its result)."""
+        return len(self._futures)
+
     def stats(self) -> PoolStats:
         done = sum(self.book.completed.values())
         return PoolStats(
@@ -245,6 +255,7 @@ class SimPool:
         )
 
     def shutdown(self) -> None:
+        self._closed = True
         for handle in self.handles.values():
             ray.kill(handle, no_restart=True)
         self.handles.clear()

@@ -27,7 +27,8 @@ class BatchBackend(Backend):
         deck.write_text(batch_deck(task, params))
         try:
             proc = subprocess.run(
-                [self.ngspice, "-b", str(deck)],
+                # `timeout` bounds an ngspice that outlives this process (its actor killed mid-run)
+                ["timeout", "-s", "KILL", f"{timeout_s + 5:g}", self.ngspice, "-b", str(deck)],
                 capture_output=True,
                 text=True,
                 timeout=timeout_s,

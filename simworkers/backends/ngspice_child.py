@@ -1,6 +1,7 @@
 """The child process of the shared backend: a loop of load/sim requests on one ngspice instance.
 
-Run as `python -m simworkers.backends.ngspice_child FD LIBRARY`; FD is a socket to the parent.
+Run as `python -m simworkers.backends.ngspice_child FD LIBRARY PARENT_PID`; FD is a socket to the
+parent, which this process does not outlive.
 """
 
 from __future__ import annotations
@@ -8,11 +9,28 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 from multiprocessing.connection import Connection
 
 
-def _child_main(conn: Connection, library: str) -> None:
+def _die_with_parent(parent: int) -> None:
+    """A simulation actor killed while ngspice iterates must not leave ngspice iterating on: a
+    watchdog thread ends this process once its parent is gone (ngspice's C code runs without the
+    GIL, so the watchdog runs during a simulation too)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
+
+
+def _child_main(conn: Connection, library: str, parent: int | None = None) -> None:
     """The child: a loop of load/sim requests against one ngspice instance."""
+    if parent is not None:
+        _die_with_parent(parent)
     os.environ["NGSPICE_LIBRARY_PATH"] = library
     logging.getLogger("PySpice").setLevel(logging.CRITICAL)
     try:
@@ -70,4 +88,4 @@ def _guarded(ng, call, argument: str) -> list[str]:
 
 
 if __name__ == "__main__":
-    _child_main(Connection(int(sys.argv[1])), sys.argv[2])
+    _child_main(Connection(int(sys.argv[1])), sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)

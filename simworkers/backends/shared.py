@@ -53,7 +53,7 @@ class SharedBackend(Backend):
         parent_sock, child_sock = socket.socketpair()
         fd = child_sock.fileno()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "simworkers.backends.ngspice_child", str(fd), self.library],
+            [sys.executable, "-m", "simworkers.backends.ngspice_child", str(fd), self.library, str(os.getpid())],
             pass_fds=[fd],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

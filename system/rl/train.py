@@ -63,6 +63,7 @@ class Trainer:
                 "pass --resume to continue it, or choose another run.out_dir"
             )
         self.resume_from = latest if resume else None
+        self.recoveries: list[dict] = []  # each fault the run recovered from: when, what, from where
         self.train_tasks = resolve_tasks(cfg.tasks.train)  # read once, not every step
 
     # ------------------------------------------------------------------ set-up
@@ -117,6 +118,7 @@ class Trainer:
                 # what was trained after the last checkpoint died with the learner: train it again
                 self.resume_from = self.checkpoints.latest()
                 where = self.resume_from.name if self.resume_from else "the start"
+                self.recoveries.append({"at": time.monotonic(), "fault": type(exc).__name__, "from": where})
                 print(
                     f"infrastructure fault ({type(exc).__name__}: {str(exc)[:300]}); "
                     f"recovery {failures} of {cfg.run.max_failures}: rebuilding, continuing from {where}",
