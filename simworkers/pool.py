@@ -105,6 +105,7 @@ class SimPool:
         self._serial = 0
         self._started = time.monotonic()
         self._closed = False
+        self._heartbeat: asyncio.TimerHandle | None = None
         self._remote = ray.remote(num_cpus=1, resources=self.resources or None, max_restarts=0)(SimActor)
         for _ in range(self.size):
             self._spawn()
@@ -184,6 +185,21 @@ class SimPool:
         self.autoscale()
         for dispatch in self.book.assign():
             asyncio.get_running_loop().create_task(self._run(dispatch))
+        self._keep_looking()
+
+    def _keep_looking(self) -> None:
+        """An elastic pool with requests waiting for an actor looks again every half second: the
+        unit a dead actor held is freed by the cluster later, and a node that joins brings no
+        event of its own. Without this, a pool whose last actor died between two looks waited
+        for ever (found by `tlgrpo soak`)."""
+        if self.sizer is None or self._heartbeat is not None or not self.book.queue_length:
+            return
+
+        def beat() -> None:
+            self._heartbeat = None
+            self._pump()
+
+        self._heartbeat = asyncio.get_running_loop().call_later(0.5, beat)
 
     async def _run(self, dispatch: Dispatch) -> None:
         handle = self.handles[dispatch.actor]
@@ -256,6 +272,8 @@ class SimPool:
 
     def shutdown(self) -> None:
         self._closed = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for handle in self.handles.values():
             ray.kill(handle, no_restart=True)
         self.handles.clear()

@@ -72,3 +72,43 @@ def test_invalid_request_comes_back_invalid_through_the_pool(ray_cluster):
 
     result = asyncio.run(run())
     assert result.status == "invalid" and "w_in" in result.reason
+
+
+@pytest.fixture
+def sim_cluster():
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        resources={"sim": 1},
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=200 * 2**20,
+    )
+    yield ray
+    ray.shutdown()
+
+
+def test_an_elastic_pool_whose_last_actor_dies_grows_back_with_no_new_request(sim_cluster):
+    """Every request is queued at once; the only actor dies; nothing else is submitted. The pool
+    must still start another actor when the cluster frees the dead one's unit."""
+    from simworkers.sizing import PoolSizer
+
+    task = load_task("ota5t_generic")
+    designs = random_designs(task, 30, seed=7)
+
+    async def run():
+        pool = SimPool(sizer=PoolSizer(min_actors=1, max_actors=1), max_batch=1)
+        try:
+            job = asyncio.ensure_future(pool.map(task, designs))
+            while sum(pool.stats().completed.values()) < 3:
+                await asyncio.sleep(0.02)
+            pool.kill_actor(next(iter(pool.book.live_actors())))
+            return await asyncio.wait_for(job, 90), pool.stats()
+        finally:
+            pool.shutdown()
+
+    results, stats = asyncio.run(run())
+    assert len(results) == 30 and stats.actor_deaths == 1
+    assert not any(r.reason.startswith("infrastructure") for r in results)
