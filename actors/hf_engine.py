@@ -14,7 +14,7 @@ from wire.sampling import Generation, Sampling
 
 
 class HFEngine:
-    def __init__(self, path: str, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(self, path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, kv_cache: str = "static"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -23,6 +23,9 @@ class HFEngine:
         self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None})
         self._lock = threading.Lock()  # one generate at a time on one model
         self.version = 0
+        # "static": one cache of fixed length written in place; "dynamic" (transformers' default)
+        # grows by concatenation, copying every row's whole history once per decoded token
+        self.kv_cache = kv_cache
 
     def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         return self.generate_batch([prompt_ids], sampling)[0]
@@ -57,27 +60,33 @@ class HFEngine:
         once, and their KV cache is copied to every row that starts with it; each row's rest is
         then prefilled and decoded together. A row is [pad, prefix, pad, rest]: padding on the
         left of both parts, masked, with positions that skip it."""
+        from transformers import DynamicCache, StaticCache
+
         with self._lock:
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             pad = self.stop_ids[0]
             prefixes, owner = shared_prefixes(prompts)
             pre_ids, pre_mask = _left_padded(prefixes, max(len(p) for p in prefixes), pad)
-            cache = None
+            rest = [ids[len(prefixes[owner[i]]) :] for i, ids in enumerate(prompts)]
+            rest_ids, rest_mask = _left_padded(rest, max(len(r) for r in rest), pad)
+            width = pre_ids.shape[1] + rest_ids.shape[1]
+            if self.kv_cache == "static":
+                cache = StaticCache(config=self.model.config, max_cache_len=width + sampling.max_new_tokens)
+            else:
+                cache = DynamicCache(config=self.model.config)
             if pre_ids.shape[1]:
-                cache = self.model(
+                self.model(
                     input_ids=pre_ids.to(self.device),
                     attention_mask=pre_mask.to(self.device),
                     position_ids=(pre_mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
+                    past_key_values=cache,
                     use_cache=True,
                     logits_to_keep=1,
-                ).past_key_values
+                )
                 cache.reorder_cache(torch.tensor(owner, device=self.device))  # a copy of its prefix per row
-            rest = [ids[len(prefixes[owner[i]]) :] for i, ids in enumerate(prompts)]
-            rest_ids, rest_mask = _left_padded(rest, max(len(r) for r in rest), pad)
             input_ids = torch.cat([pre_ids[owner], rest_ids], dim=1)
             mask = torch.cat([pre_mask[owner], rest_mask], dim=1)
-            width = input_ids.shape[1]
             greedy = sampling.temperature <= 0
             out = self.model.generate(
                 input_ids.to(self.device),

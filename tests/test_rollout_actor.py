@@ -134,3 +134,11 @@ def test_bench_rollout_reports_its_ratios(ray_cluster):
     assert report["overlap"] == pytest.approx(
         (report["generation_alone_s"] + report["simulation_alone_s"]) / report["rollout_s"]
     )
+
+
+def test_bench_decode_gives_the_same_ids_with_either_cache(tiny):
+    from system.bench.decode import run_decode_bench
+
+    report = run_decode_bench(tiny, groups=2, rows_per_group=3, history=40, new_tokens=6, repeat=1)
+    assert report["same_ids"] and report["setting"]["rows"] == 6
+    assert report["static_speedup"] == pytest.approx(report["dynamic_s"] / report["static_s"])

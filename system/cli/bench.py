@@ -1,4 +1,4 @@
-"""`tlgrpo bench sim|rollout|learner`: each prints ratios against a baseline measured in the same run."""
+"""`tlgrpo bench sim|rollout|learner|decode`: each prints ratios against a baseline measured in the same run."""
 
 from __future__ import annotations
 
@@ -106,8 +106,26 @@ def cmd_bench_learner(args) -> int:
     return 0
 
 
+def cmd_bench_decode(args) -> int:
+    from system.bench.decode import run_decode_bench
+    from system.models.install import resolve_model
+
+    report = run_decode_bench(
+        resolve_model(args.model), args.groups, args.rows_per_group, args.history, args.new_tokens, args.repeat
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    st = report["setting"]
+    print(f"model {st['model']}, {st['rows']} rows of {st['history']}+ tokens, {st['new_tokens']} new tokens at most")
+    print(f"growing cache (transformers' default) {report['dynamic_s']:6.2f} s  {report['dynamic_tok_s']:6.1f} tok/s")
+    print(f"fixed-length cache (the engine's)     {report['static_s']:6.2f} s  {report['static_tok_s']:6.1f} tok/s")
+    print(f"same ids: {report['same_ids']}\nstatic_speedup {report['static_speedup']:.3f}")
+    return 0 if report["same_ids"] else 1
+
+
 def add_commands(sub) -> None:
-    """bench sim, rollout, learner"""
+    """bench sim, rollout, learner, decode"""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
     p = bench.add_parser("sim", help="simulation throughput raw and through the Ray pool")
     p.add_argument("tasks", nargs="*")
@@ -127,6 +145,16 @@ def add_commands(sub) -> None:
     p.add_argument("--engine", choices=ENGINES, default="hf", help="vllm: run with .venv-vllm's Python")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_rollout)
+
+    p = bench.add_parser("decode", help="the HF engine's decode: fixed-length KV cache vs the growing one")
+    p.add_argument("--model", default="smollm2-135m", help="an installed model's name or a Hugging Face folder")
+    p.add_argument("--groups", type=positive_int, default=4, help="histories (B)")
+    p.add_argument("--rows-per-group", type=positive_int, default=4, help="samples per history (G)")
+    p.add_argument("--history", type=positive_int, default=1200, help="tokens per history")
+    p.add_argument("--new-tokens", type=positive_int, default=48)
+    p.add_argument("--repeat", type=positive_int, default=2, help="runs of each; the fastest counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_decode)
 
     p = bench.add_parser("learner", help="train-step speed against a bare forward+backward+step, packing, weight sync")
     p.add_argument("--model", default=None, help="a Hugging Face folder (default: the tiny model, built here)")
