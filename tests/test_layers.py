@@ -21,7 +21,7 @@ ALLOWED = {
     "system": {"wire", "simworkers", "actors", "learner"},
 }
 # Inside system: each layer may import its own and the lower ones.
-SYSTEM_LAYERS = ["runtime", "agent", "config", "models", "evaluation", "rl", "bench", "plan", "cli"]
+SYSTEM_LAYERS = ["runtime", "agent", "config", "models", "evaluation", "rl", "bench", "plan", "soak", "cli"]
 
 
 def module_name(path: Path) -> str:
