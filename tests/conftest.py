@@ -18,7 +18,14 @@ apply_defaults()
 def ray_cluster():
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 2**20)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        resources={"sim": 1},  # one unit for an elastic pool's actors
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=200 * 2**20,
+    )
     yield ray
     ray.shutdown()
 

@@ -74,23 +74,7 @@ def test_invalid_request_comes_back_invalid_through_the_pool(ray_cluster):
     assert result.status == "invalid" and "w_in" in result.reason
 
 
-@pytest.fixture
-def sim_cluster():
-    import ray
-
-    ray.init(
-        address="local",
-        num_cpus=2,
-        resources={"sim": 1},
-        include_dashboard=False,
-        log_to_driver=False,
-        object_store_memory=200 * 2**20,
-    )
-    yield ray
-    ray.shutdown()
-
-
-def test_an_elastic_pool_whose_last_actor_dies_grows_back_with_no_new_request(sim_cluster):
+def test_an_elastic_pool_whose_last_actor_dies_grows_back_with_no_new_request(ray_cluster):
     """Every request is queued at once; the only actor dies; nothing else is submitted. The pool
     must still start another actor when the cluster frees the dead one's unit."""
     from simworkers.sizing import PoolSizer
