@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass
 
 from simworkers.pdk import get_process
+from simworkers.spectrum import DERIVED_KINDS, WaveformError
 from simworkers.task import Task
 from simworkers.units import spice_number
 
 METRIC_TAG = "@@metric"
+WAVE_TAG = "@@wave"  # a whole vector, for the metrics our code derives from it
 _FAILURE = re.compile(r"\berror\b|\bfatal\b|too small|singular matrix|cannot recover|failed!", re.I)
 _UNRECOVERABLE = re.compile(r"cannot recover|awaits to be detached|ngspice.dll cannot", re.I)
 
@@ -38,6 +40,8 @@ def control_lines(task: Task) -> list[str]:
     for step in task.testbench:
         lines.extend(step.commands)
         lines.extend(f'echo "{METRIC_TAG} {metric} $&{metric}"' for metric in step.emits)
+        vectors = dict.fromkeys(d.vector for d in step.derive)  # each once, in order
+        lines.extend(f"echo {WAVE_TAG} {vector} $&{vector}" for vector in vectors)
     return lines
 
 
@@ -67,8 +71,16 @@ def parse_output(task: Task, lines: list[str]) -> Parsed:
     metrics: dict[str, float] = {}
     failure = ""
     unrecoverable = False
+    waves: dict[str, list[float]] = {}
     for line in lines:
-        text = line.strip()
+        text = line.strip().strip('"')  # ngspice quotes an echo that expands a vector
+        if text.startswith(WAVE_TAG):
+            parts = text.split()
+            try:
+                waves[parts[1]] = [float(v) for v in parts[2:]]
+            except (IndexError, ValueError):
+                pass  # a vector that did not print as numbers: its metrics are missing
+            continue
         if text.startswith(METRIC_TAG):
             parts = text.split()
             if len(parts) == 3:
@@ -81,6 +93,14 @@ def parse_output(task: Task, lines: list[str]) -> Parsed:
             unrecoverable = True
         if not failure and _FAILURE.search(text):
             failure = text[:300]
+    for step in task.testbench:
+        for d in step.derive:
+            if d.vector not in waves:
+                continue  # missing, below
+            try:
+                metrics[d.metric] = DERIVED_KINDS[d.kind](waves[d.vector], d.signal_bin)
+            except WaveformError as exc:
+                failure = failure or f"{d.metric}: {exc}"
     wanted = [m.name for m in task.metrics]
     if not failure:
         missing = [m for m in wanted if m not in metrics]

@@ -57,12 +57,26 @@ class Spec:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A metric our code computes from a whole vector that the step echoes: a coherent FFT's
+    SNDR, ENOB or SFDR of sampled outputs, or max |DNL| / |INL| of a transfer curve
+    (simworkers/spectrum.py)."""
+
+    metric: str
+    kind: Literal["sndr_db", "enob", "sfdr_db", "dnl", "inl"]
+    vector: str
+    signal_bin: int | None = None  # the signal's FFT bin (cycles in the record); None: the largest
+
+
+@dataclass(frozen=True)
 class Step:
     """Control-language lines (an analysis and the `meas`/`let` lines on its vectors), then the
-    metrics they define, echoed while that analysis's vectors are current."""
+    metrics they define, echoed while that analysis's vectors are current, and those derived
+    from whole vectors."""
 
     commands: tuple[str, ...]
     emits: tuple[str, ...]
+    derive: tuple[Derived, ...] = ()
 
 
 @dataclass(frozen=True)

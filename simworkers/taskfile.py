@@ -14,10 +14,12 @@ from typing import Any
 import yaml
 
 from simworkers.pdk import PROCESSES
-from simworkers.task import Metric, Param, Spec, Step, Task, TaskError
+from simworkers.spectrum import DERIVED_KINDS
+from simworkers.task import Derived, Metric, Param, Spec, Step, Task, TaskError
 
 TASK_FILE = "task.yaml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_VECTOR = re.compile(r"[a-z][a-z0-9_]*", re.I)  # echoed whole as $&NAME
 # ngspice reads these as functions or constants inside expressions: a parameter so named breaks
 # parsing (a parameter called `ln` does, for one).
 _RESERVED = frozenset(
@@ -256,8 +258,10 @@ class _Parser:
                         f"unknown metric {metric!r}",
                         f"declare it under 'metrics' or use one of {sorted(names)}",
                     )
+            derived = self.derived(self.get(item, "derive", where, list, []), where, names)
             emitted.update(emits)
-            steps.append(Step(tuple(commands), tuple(emits)))
+            emitted.update(d.metric for d in derived)
+            steps.append(Step(tuple(commands), tuple(emits), derived))
         for metric in sorted(names - emitted):
             raise self.fail(
                 "testbench",
@@ -265,6 +269,27 @@ class _Parser:
                 f"add {metric} to the 'emits' of the step that measures it",
             )
         return tuple(steps)
+
+    def derived(self, items: list, where: str, names: set[str]) -> tuple[Derived, ...]:
+        out = []
+        for i, item in enumerate(items):
+            at = f"{where}derive[{i}]"
+            if not isinstance(item, dict):
+                raise self.fail(at, "not a mapping", "write {metric: NAME, kind: sndr_db, vector: VECTOR}")
+            metric = self.get(item, "metric", f"{at}.", str)
+            kind = self.get(item, "kind", f"{at}.", str)
+            vector = self.get(item, "vector", f"{at}.", str)
+            signal_bin = self.get(item, "signal_bin", f"{at}.", int, None)
+            if metric not in names:
+                raise self.fail(f"{at}.metric", f"unknown metric {metric!r}", "declare it under 'metrics'")
+            if kind not in DERIVED_KINDS:
+                raise self.fail(f"{at}.kind", f"unknown kind {kind!r}", f"use one of {sorted(DERIVED_KINDS)}")
+            if not _VECTOR.fullmatch(vector):
+                raise self.fail(f"{at}.vector", f"{vector!r} is not a vector name", "`let NAME = ...` it first")
+            if signal_bin is not None and signal_bin < 1:
+                raise self.fail(f"{at}.signal_bin", "below 1", "give the number of signal cycles in the record")
+            out.append(Derived(metric, kind, vector, signal_bin))
+        return tuple(out)
 
     def specs(self, items: list, metrics: tuple[Metric, ...]) -> tuple[Spec, ...]:
         names = {m.name for m in metrics}
