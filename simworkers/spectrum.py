@@ -35,21 +35,19 @@ def power_bins(samples: Sequence[float]) -> np.ndarray:
     return spectrum
 
 
-def _signal_bin(power: np.ndarray, signal_bin: int | None) -> int:
+def _signal(samples: Sequence[float], signal_bin: int | None) -> tuple[np.ndarray, int]:
+    """The record's power per bin and the signal's bin: the one named, which must be coherent
+    with the record's length, or else the largest."""
+    power = power_bins(samples)
     if power.max() <= 0:
         raise WaveformError("the record is flat: no signal")
-    k = int(np.argmax(power)) if signal_bin is None else signal_bin
-    if not 0 < k < len(power):
-        raise WaveformError(f"signal bin {k} is outside 1..{len(power) - 1}")
-    if power[k] <= 0:
-        raise WaveformError("the record is flat: no signal")
-    return k
+    k = int(np.argmax(power)) if signal_bin is None else coherent_bin(signal_bin, len(samples))
+    return power, k
 
 
 def sndr_db(samples: Sequence[float], signal_bin: int | None = None) -> float:
     """Signal power over everything else but DC (noise and every harmonic), in dB."""
-    power = power_bins(samples)
-    k = _signal_bin(power, signal_bin)
+    power, k = _signal(samples, signal_bin)
     rest = power.sum() - power[k]
     return math.inf if rest <= 0 else 10 * math.log10(power[k] / rest)
 
@@ -61,8 +59,7 @@ def enob(samples: Sequence[float], signal_bin: int | None = None) -> float:
 
 def sfdr_db(samples: Sequence[float], signal_bin: int | None = None) -> float:
     """Signal power over the largest other bin (a spur, harmonic or not), in dB."""
-    power = power_bins(samples)
-    k = _signal_bin(power, signal_bin)
+    power, k = _signal(samples, signal_bin)
     spur = np.delete(power, k).max()
     return math.inf if spur <= 0 else 10 * math.log10(power[k] / spur)
 

@@ -110,7 +110,6 @@ def test_the_trap_circuit_answers_hang_and_crash_as_each_backend_should(trap_tas
 
 
 CHILD = """
-import os, sys, threading
 from simworkers.catalog import load_task
 from simworkers.backends import make_backend
 from system.soak import circuit

@@ -65,6 +65,8 @@ def test_bad_records_are_refused_with_a_reason():
     with pytest.raises(WaveformError, match="coherent"):
         coherent_bin(32, 1024)
     assert coherent_bin(31, 1024) == 31
+    with pytest.raises(WaveformError, match="coherent"):  # a task naming a bin that leaks
+        sndr_db(sine(), signal_bin=32)
 
 
 # A sine with a known third harmonic (x + a x^3: HD3 = a/4 / (1 + 3a/4)), sampled coherently by
