@@ -90,3 +90,9 @@ def test_format_penalty_only_when_asked(sim):
     assert reward(call, 0.2).reward == pytest.approx(bare.score - 0.2)
     assert reward(call, 0.0).reward == bare.score
     assert reward("no idea", 0.5).reward == -0.5
+    # a design the tool refuses (a value outside its declared range) breaks the format too
+    over = '<Analyze>a</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "1"}}</tool_call>'
+    refused = reward(over, 0.5)
+    assert refused.result.status == "invalid" and refused.score == 0.0 and refused.reward == -0.5
+    assert not refused.parsed.format_ok and any("w_in" in e for e in refused.parsed.errors)
+    assert reward(over, 0.0).reward == 0.0  # evaluation: no penalty

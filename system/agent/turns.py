@@ -65,7 +65,11 @@ async def take_action(
     try:
         values = validate_params(task, design)
     except InvalidParams as exc:
+        # a value outside the declared range breaks the format (SPEC section 4): without the
+        # penalty, overshooting a range would cost the policy no more than a poor design
         result = SimResult("invalid", {}, str(exc)[:500])
+        parsed = replace(parsed, errors=(*parsed.errors, f"design refused: {result.reason}"))
+        penalty = format_penalty
     else:
         result = await simulate(task, values)
         current = values
