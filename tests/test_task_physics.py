@@ -29,6 +29,15 @@ EXPECTATIONS = [
     ("acamp_sky130", {"ibias": 2.0}, "power", "up", None),
     ("tia_gf180", {"rf": 2.0}, "zt_db", "up", None),
     ("tia_gf180", {"w_n1": 2.0, "w_p1": 2.0}, "power", "up", None),
+    ("sample_hold_sky130", {"c_hold": 2.5}, "noise", "down", (0.6, 0.66)),  # sqrt(kT/C): 1/sqrt(2.5)
+    ("sample_hold_sky130", {"c_hold": 2.5}, "sndr_db", "down", None),  # the same switch, slower tracking
+    ("sample_hold_sky130", {"w_sw": 0.4}, "sndr_db", "down", None),  # more on-resistance
+    ("sample_hold_sky130", {"c_boot": 2.0, "w_chp": 2.0}, "power", "up", None),
+    ("dac_sky130", {"i_unit": 1.2}, "full_scale", "up", (1.1, 1.25)),  # 255 LSB currents into 500 ohm
+    ("dac_sky130", {"i_unit": 1.2}, "power", "up", None),
+    ("mdac_sky130", {"c_s": 2.5}, "noise", "down", (0.6, 0.66)),
+    ("mdac_sky130", {"i_bias": 2.0}, "settle_err", "down", None),  # more gm, faster closed loop
+    ("mdac_sky130", {"i_bias": 2.0}, "power", "up", None),
     ("opamp2s_sky130", {"cc": 2.0}, "ugf", "down", None),
     ("opamp2s_gf180", {"cc": 2.0}, "ugf", "down", None),
     ("opamp2s_gf180hv", {"ibias": 2.0}, "power", "up", None),
@@ -67,3 +76,23 @@ def test_acamp_gain_is_set_by_the_capacitor_ratio(sim):
     result = sim.simulate(task, design)
     ideal_db = 20 * math.log10(design["cin"] / design["cf"])
     assert ideal_db - 4.0 <= result.metrics["gain_db"] <= ideal_db + 0.1
+
+
+def test_converter_blocks_do_what_their_netlists_say(sim):
+    """The held samples are a clean sine (a wrong sample instant or signal bin would read near
+    0 dB); the DAC puts its 255 LSB currents into 500 ohm, less the mirror's error, and is monotonic;
+    the flip-around stage amplifies 0.2 V by two, not by one or with the wrong sign."""
+    hold = load_task("sample_hold_sky130")
+    held = sim.simulate(hold, hold.reference())
+    assert held.ok, held.reason
+    assert held.metrics["sndr_db"] > 50 and held.metrics["sfdr_db"] >= held.metrics["sndr_db"]
+    dac = load_task("dac_sky130")
+    design = dac.reference()
+    levels = sim.simulate(dac, design)
+    assert levels.ok, levels.reason
+    assert 0.7 <= levels.metrics["full_scale"] / (255 * design["i_unit"] * 500) <= 1.0
+    assert levels.metrics["dnl"] < 1.0 and 0 < levels.metrics["settle"] < 5e-9
+    mdac = load_task("mdac_sky130")
+    stage = sim.simulate(mdac, mdac.reference())
+    assert stage.ok, stage.reason
+    assert stage.metrics["gain_err"] < 0.1 and stage.metrics["settle_err"] < 0.05

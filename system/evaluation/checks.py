@@ -69,7 +69,8 @@ class TaskCheck:
     reference_score: float
     random_scores: tuple[float, ...]
     random_statuses: dict[str, int]
-    ms_per_sim: float
+    ms_per_sim: float  # median over the random designs that simulated
+    slowest_ms: float  # the slowest random design, failed or not: what a worker may have to wait
 
     @property
     def random_median(self) -> float:
@@ -126,12 +127,14 @@ def check_task(task: Task, runner: LocalRunner, n_random: int = 200) -> TaskChec
         tuple(score_result(q.specs, r).value for (q, _), r in zip(pairs, results)),
         statuses,
         1000 * statistics.median(ok_times),
+        1000 * max([r.elapsed_s for r in results] or [reference.elapsed_s]),
     )
 
 
 def task_summary(task: Task, runner: LocalRunner, n_random: int = 0) -> dict:
     """One row of `tasks list` / `tasks doc`: the task's shape and, measured now, the time of a
-    warm reference simulation, the reference score and (n_random > 0) the random median."""
+    warm reference simulation, the reference score and (n_random > 0) the random median and the
+    median and slowest time of a random design."""
     runner.run(task, [task.reference()] * runner.workers)  # start ngspice and load the circuit
     reference = min(runner.run(task, [task.reference()] * 3), key=lambda r: r.elapsed_s)
     row = {
@@ -148,6 +151,8 @@ def task_summary(task: Task, runner: LocalRunner, n_random: int = 0) -> dict:
         "random_median": None,
         "random_nonzero": None,
         "random_statuses": None,
+        "random_ms_median": None,
+        "random_ms_max": None,
     }
     if n_random:
         check = check_task(task, runner, n_random)
@@ -155,6 +160,8 @@ def task_summary(task: Task, runner: LocalRunner, n_random: int = 0) -> dict:
             random_median=check.random_median,
             random_nonzero=check.random_nonzero,
             random_statuses=check.random_statuses,
+            random_ms_median=round(check.ms_per_sim, 1),
+            random_ms_max=round(check.slowest_ms, 1),
             passed=check.passed,
         )
     else:
