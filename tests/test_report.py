@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from system.evaluation.report import action_table, eval_table, method_of, write_report
+from system.evaluation.report import (
+    action_table,
+    bootstrap_interval,
+    episode_scores,
+    eval_table,
+    label_of,
+    method_of,
+    write_report,
+)
 
 
 def test_method_of_reads_runs_warmup_and_baselines():
@@ -12,6 +20,33 @@ def test_method_of_reads_runs_warmup_and_baselines():
     assert method_of("hf:runs/compare/single_turn-s0/final (multi-turn)") == ("single_turn", 0)
     assert method_of("hf:runs/compare/warmup/final (multi-turn)") == ("warm-up", None)
     assert method_of("bo (n/a)") == ("bo", None)
+    assert method_of("hf:runs/compare/gtpo-s2/final (st-iter)") == ("gtpo", 2)
+    assert label_of("hf:runs/compare/gtpo-s2/final (st-iter)") == "gtpo (st-iter)"
+    assert label_of("hf:runs/compare/gtpo-s2/final", "multi-turn") == "gtpo"
+
+
+def test_bootstrap_interval_has_the_width_of_the_query_sample():
+    """Resampling queries within each task: no spread, no width; a fair coin over 100 queries is
+    0.5 with a 95 % interval of about +-1.96 * 0.05; a query's seeds are averaged first."""
+    flat = {"a": {q: [0.3] for q in range(40)}, "b": {q: [0.5] for q in range(10)}}
+    assert bootstrap_interval(flat) == (pytest.approx(0.4), pytest.approx(0.4))
+    coin = {"a": {q: [float(q % 2)] for q in range(100)}}
+    lo, hi = bootstrap_interval(coin)
+    assert lo == pytest.approx(0.5 - 0.098, abs=0.02) and hi == pytest.approx(0.5 + 0.098, abs=0.02)
+    seeds_agree_on_the_mean = {"a": {q: [0.0, 1.0] for q in range(30)}}  # every query averages 0.5
+    assert bootstrap_interval(seeds_agree_on_the_mean) == (pytest.approx(0.5), pytest.approx(0.5))
+
+
+def test_episode_scores_pool_seeds_by_query_and_split_protocols():
+    episodes = [
+        {"policy": "hf:r/tl_grpo-s0/final", "protocol": "multi-turn", "task": "a", "seed": 7, "best_score": 0.2},
+        {"policy": "hf:r/tl_grpo-s1/final", "protocol": "multi-turn", "task": "a", "seed": 7, "best_score": 0.4},
+        {"policy": "hf:r/tl_grpo-s1/final", "protocol": "st-iter", "task": "a", "seed": 7, "best_score": 0.9},
+        {"policy": "bo", "protocol": "n/a", "task": "z", "seed": 7, "best_score": 0.9},  # not a table task
+    ]
+    scores = episode_scores(episodes, ["a"])
+    assert scores["tl_grpo"]["a"] == {7: [0.2, 0.4]} and scores["tl_grpo (st-iter)"]["a"] == {7: [0.9]}
+    assert "bo" not in scores
 
 
 def _results(rows):
@@ -46,6 +81,17 @@ def test_seeds_are_pooled_into_mean_and_spread():
     line = next(x for x in table.splitlines() if x.startswith("| tl_grpo"))
     assert "(2 seeds)" in line and "0.400 ± 0.100" in line and "0.25" in line
     assert table.index("| random") < table.index("| tl_grpo")  # baselines first
+    episodes = [
+        {"policy": p, "protocol": "multi-turn", "task": t, "seed": q, "best_score": 0.1 * q}
+        for p in ("hf:r/tl_grpo-s0/final", "hf:r/tl_grpo-s1/final")
+        for t in ("a", "b")
+        for q in range(3)
+    ]
+    with_intervals, _ = eval_table(results, "in-domain", episodes)
+    line = next(x for x in with_intervals.splitlines() if x.startswith("| tl_grpo"))
+    lo, hi = bootstrap_interval({t: {q: [0.1 * q] * 2 for q in range(3)} for t in ("a", "b")})
+    assert 0.0 < lo < 0.1 < hi < 0.2 and f"| {lo:.3f}-{hi:.3f} | 3 |" in line  # queries 0, 0.1, 0.2 per task
+    assert "| - | - |" in next(x for x in with_intervals.splitlines() if x.startswith("| random"))
 
 
 def test_write_report_makes_tables_and_figures(tmp_path):

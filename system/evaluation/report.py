@@ -20,11 +20,13 @@ from system.config import ALGORITHMS
 
 METHODS = ALGORITHMS  # the RL methods, in report order
 _RUN = re.compile(r"^hf:.*?/(?P<method>[a-z_]+)-s(?P<seed>\d+)/final")
+_PROTOCOL = re.compile(r" \((?:multi-turn|st-iter|n/a)\)$")
+INTERVAL_DRAWS = 2000  # bootstrap resamples of the queries behind an average
 
 
 def method_of(row_name: str) -> tuple[str, int | None]:
     """('tl_grpo', 0) for an RL run's row, ('warm-up', None) for the warm-up, else the name."""
-    name = row_name.removesuffix(" (multi-turn)").removesuffix(" (n/a)")
+    name = _PROTOCOL.sub("", row_name)
     match = _RUN.match(name)
     if match:
         return match["method"], int(match["seed"])
@@ -33,10 +35,51 @@ def method_of(row_name: str) -> tuple[str, int | None]:
     return name, None
 
 
+def label_of(name: str, protocol: str | None = None) -> str:
+    """A table row's method: the method (seeds pooled), and ' (st-iter)' for that protocol. `name`
+    is a results row's name, "policy (protocol)", or an episode's policy with its protocol."""
+    if protocol is None:
+        protocol = m.group(0)[2:-1] if (m := _PROTOCOL.search(name)) else "n/a"
+    method = method_of(name)[0]
+    return f"{method} (st-iter)" if protocol == "st-iter" else method
+
+
 def in_row_order(methods) -> list[str]:
-    """Baselines first (BO, random search, the warm-up), then the RL methods, then anything else."""
+    """Baselines first (BO, random search, the warm-up), then the RL methods, then anything else;
+    a method's ST-iter row right after its multi-turn row."""
     order = ["bo", "random", "warm-up", *METHODS]
-    return sorted(methods, key=lambda m: order.index(m) if m in order else len(order))
+
+    def key(label: str):
+        method = label.removesuffix(" (st-iter)")
+        return (order.index(method) if method in order else len(order), method, label != method)
+
+    return sorted(methods, key=key)
+
+
+def bootstrap_interval(scores: dict[str, dict[int, list[float]]], draws: int = INTERVAL_DRAWS, seed: int = 0):
+    """The 95 % interval of an average over tasks of each task's mean over queries. `scores` maps
+    a task to each query's scores (one per training seed: a query's seeds are averaged and kept
+    together). The queries are resampled with replacement within each task; the tasks are fixed."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    means = np.zeros(draws)
+    tasks = [t for t in scores if scores[t]]
+    for task in tasks:
+        per_query = np.array([statistics.fmean(v) for v in scores[task].values()])
+        picks = rng.integers(0, len(per_query), size=(draws, len(per_query)))
+        means += per_query[picks].mean(axis=1)
+    means /= max(1, len(tasks))
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def episode_scores(episodes: list[dict], tasks: list[str]) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """label -> task -> query seed -> the best scores of that query's episodes (one per run seed)."""
+    out: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: {t: defaultdict(list) for t in tasks})
+    for e in episodes:
+        if e.get("task") in tasks and e.get("best_score") is not None:
+            out[label_of(e["policy"], e.get("protocol"))][e["task"]][e["seed"]].append(e["best_score"])
+    return out
 
 
 def _mean_spread(values: list[float]) -> str:
@@ -45,16 +88,23 @@ def _mean_spread(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
 
 
-def eval_table(results: dict, average: str) -> tuple[str, dict]:
-    """Rows grouped by method (seeds pooled as mean ± population std across seeds)."""
+def eval_table(results: dict, average: str, episodes: list[dict] | None = None) -> tuple[str, dict]:
+    """Rows grouped by method and protocol (seeds pooled as mean ± population std across seeds).
+    With the episodes, each average gets its 95 % bootstrap interval over queries
+    (`bootstrap_interval`) and the number of queries per task behind it."""
     tasks = results["tasks"]
     by_method: dict[str, list[dict]] = defaultdict(list)
     for row in results["rows"]:
-        by_method[method_of(row["method"])[0]].append(row)
-    head = ["method", *tasks, f"avg {average}", "format errors"]
+        by_method[label_of(row["method"])].append(row)
+    scores = episode_scores(episodes, tasks) if episodes else {}
+    extra = ["95 % interval", "queries"] if episodes else []
+    head = ["method", *tasks, f"avg {average}", *extra, "format errors"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     lines.append(
-        "| initial design (turn 0) | " + " | ".join(f"{results['initial'].get(t, 0):.3f}" for t in tasks) + " | - | - |"
+        "| initial design (turn 0) | "
+        + " | ".join(f"{results['initial'].get(t, 0):.3f}" for t in tasks)
+        + " | -" * (len(extra) + 2)
+        + " |"
     )
     averages = {}
     for method in in_row_order(by_method):
@@ -65,7 +115,17 @@ def eval_table(results: dict, average: str) -> tuple[str, dict]:
         errors = [r["format_error_rate"] for r in rows if r["format_error_rate"] is not None]
         err = f"{statistics.fmean(errors):.2f}" if errors else "-"
         seeds = f" ({len(rows)} seeds)" if len(rows) > 1 else ""
-        lines.append(f"| {method}{seeds} | " + " | ".join(cells) + f" | {_mean_spread(avg)} | {err} |")
+        interval = []
+        if episodes:
+            mine = scores.get(method, {})
+            counts = sorted(len(q) for q in mine.values()) or [0]
+            interval = ["-", "-"]
+            if counts[-1]:
+                lo, hi = bootstrap_interval(mine)
+                queries = str(counts[0]) if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+                interval = [f"{lo:.3f}-{hi:.3f}", queries]
+        cells += [_mean_spread(avg), *interval, err]
+        lines.append(f"| {method}{seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines), averages
 
 
@@ -89,7 +149,7 @@ def action_table(episodes: list[dict]) -> str:
     """Share of each method's turns (after the initial design) by what they did, seeds pooled."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for episode in episodes:
-        method = method_of(episode["policy"])[0]
+        method = label_of(episode["policy"], episode.get("protocol"))
         for turn in episode["turns"][1:]:
             counts[method][_action_kind(turn)] += 1
             counts[method]["format errors"] += not turn.get("format_ok", True)
@@ -204,16 +264,18 @@ def write_report(root: Path) -> Path:
             continue
         result = evals[title] = json.loads(path.read_text())
         s = result["settings"]
-        table, _ = eval_table(result, title)
+        episodes_file = root / name / "episodes.jsonl"
+        lines = []
+        if episodes_file.exists():
+            lines = [json.loads(x) for x in episodes_file.read_text().splitlines() if x.strip()]
+        table, _ = eval_table(result, title, lines or None)
         parts += [
             f"## {title} ({s['queries']} held-out queries per task, budget {s['budget']}, {s['wall_s']} s)",
             "",
             table,
             "",
         ]
-        episodes = root / name / "episodes.jsonl"
-        if episodes.exists():
-            lines = [json.loads(x) for x in episodes.read_text().splitlines() if x.strip()]
+        if lines:
             parts += [f"What the turns did ({title}), as shares of all turns after the initial design:", ""]
             parts += [action_table(lines), ""]
     if runs:
