@@ -1,52 +1,72 @@
 #!/usr/bin/env bash
-# The comparison of docs/results.md, end to end on one CPU machine: the format warm-up, four RL
-# methods x two seeds from it (equal simulation budget), then one evaluation of every policy
-# against Bayesian optimisation, random search and the warm-up on the same held-out queries.
-# Each stage skips what is already finished, and a killed training resumes from its checkpoint.
+# The comparison of docs/results.md, end to end on one CPU machine: a format warm-up, the four RL
+# methods x SEEDS from it (equal simulation budget, trained at the evaluation budget T = 5), then
+# the held-out evaluation of every policy, multi-turn and ST-iter, against Bayesian optimisation
+# and random search on the same queries (more of them for the two baselines), and the report.
+# Every stage skips what is already finished and a killed training resumes from its checkpoint,
+# so the script can be run again after a lost machine: it picks up where the files say.
 #   bash scripts/compare.sh [OUT]      (default runs/compare)
+# Knobs (environment): SEEDS, METHODS, STEPS, CONFIG, QUERIES (language-model policies, per task),
+# BASELINE_QUERIES (BO and random search), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
 T=.venv/bin/tlgrpo
 export PYTHONUNBUFFERED=1
-SEEDS=${SEEDS:-"0 1"}
+CONFIG=${CONFIG:-compare-cpu}
+SEEDS=${SEEDS:-"0 1 2"}
 METHODS=${METHODS:-"tl_grpo traj_grpo single_turn gtpo"}
-QUERIES=${QUERIES:-10}
-OOD_QUERIES=${OOD_QUERIES:-4}  # the out-of-domain evaluation, kept smaller for time
+STEPS=${STEPS:-40}
+QUERIES=${QUERIES:-30}
+BASELINE_QUERIES=${BASELINE_QUERIES:-100}
+PROTOCOLS=${PROTOCOLS:-"multi-turn st-iter"}
+WARMUP_EPISODES=${WARMUP_EPISODES:-352}
+PARALLEL=${PARALLEL:-2}
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
-  $T sft compare-cpu run.out_dir="$OUT/warmup" model.path=null learner.schedule=cosine learner.warmup_steps=10 \
+  $T sft "$CONFIG" run.out_dir="$OUT/warmup" model.path=null learner.schedule=cosine learner.warmup_steps=10 \
     sim.max_workers=2 learner.threads_per_rank=2 learner.cpus_per_rank=2 \
-    --episodes 256 --epochs 12 --batch-episodes 8 --lr 3e-3 --budgets 3,5 | tee "$OUT/warmup.log"
+    --episodes "$WARMUP_EPISODES" --epochs 12 --batch-episodes 8 --lr 3e-3 --budgets 5 | tee "$OUT/warmup.log"
 fi
 
 train() {  # method seed
   local run="$OUT/$1-s$2" resume="" started=$SECONDS
   [ -f "$run/final/config.json" ] && return 0
   [ -f "$run/checkpoints/latest" ] && resume="--resume"
-  $T train compare-cpu algorithm.name="$1" run.seed="$2" run.out_dir="$run" \
+  $T train "$CONFIG" algorithm.name="$1" run.seed="$2" run.out_dir="$run" run.steps="$STEPS" \
     model.path="$OUT/warmup/final" $resume >> "$run.log" 2>&1 || true
   echo "$((SECONDS - started)) s wall" >> "$run.time"
   [ -f "$run/final/config.json" ] || { echo "training $run did not finish: see $run.log"; return 1; }
   grep -E "^step" "$run.log" | tail -1
 }
 
-for method in $METHODS; do  # the seeds of one method side by side (one core each)
+runs=()
+for seed in $SEEDS; do for method in $METHODS; do runs+=("$method $seed"); done; done
+for ((i = 0; i < ${#runs[@]}; i += PARALLEL)); do  # PARALLEL runs side by side (one core each)
   pids=()
-  for seed in $SEEDS; do train "$method" "$seed" & pids+=($!); done
-  for pid in "${pids[@]}"; do wait "$pid"; done
+  for run in "${runs[@]:i:PARALLEL}"; do train $run & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
 done
 
-policies=(--policy bo --policy random --policy "hf:$OUT/warmup/final")
+policies=(--policy "hf:$OUT/warmup/final")
 for seed in $SEEDS; do
-  for method in $METHODS; do policies+=(--policy "hf:$OUT/$method-s$seed/final"); done
+  for method in $METHODS; do
+    [ -f "$OUT/$method-s$seed/final/config.json" ] && policies+=(--policy "hf:$OUT/$method-s$seed/final")
+  done
 done
-IN=(--tasks ota5t_generic --tasks tia_gf180 --tasks telescopic_sky130 --tasks strongarm_sky130)
-[ -f "$OUT/eval-in/results.json" ] || \
-  $T eval "${policies[@]}" "${IN[@]}" --queries "$QUERIES" --budget 5 --seed 0 --max-new-tokens 256 \
-    --concurrency 96 --workers 2 --out "$OUT/eval-in"
-[ -f "$OUT/eval-out/results.json" ] || \
-  $T eval "${policies[@]}" --tasks out-of-domain --queries "$OOD_QUERIES" --budget 5 --seed 0 --max-new-tokens 256 \
-    --concurrency 96 --workers 2 --out "$OUT/eval-out"
+protocols=()
+for protocol in $PROTOCOLS; do protocols+=(--protocol "$protocol"); done
+evaluate() {  # folder tasks queries policy-and-protocol flags...
+  local folder="$OUT/$1" tasks=$2 queries=$3 resume=""
+  shift 3
+  [ -f "$folder/results.json" ] && return 0
+  [ -f "$folder/episodes.jsonl" ] && resume="--resume"
+  $T eval "$@" --tasks "$tasks" --queries "$queries" --budget 5 --seed 0 --max-new-tokens 256 \
+    --concurrency 96 --workers 2 --out "$folder" $resume
+}
+evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random
+evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random
+evaluate eval-in in-domain "$QUERIES" "${policies[@]}" "${protocols[@]}"
+evaluate eval-out out-of-domain "$QUERIES" "${policies[@]}" "${protocols[@]}"
 $T report "$OUT"

@@ -109,8 +109,13 @@ def test_write_report_makes_tables_and_figures(tmp_path):
     (tmp_path / "eval-in" / "results.json").write_text(json.dumps(_results(rows)))
     episode = {"policy": "bo", "turns": [{"action": "initial"}, {"action": "call", "result": {"status": "ok"}}]}
     (tmp_path / "eval-in" / "episodes.jsonl").write_text(json.dumps(episode) + "\n")
+    baselines = _results([_row("random (n/a)", 0.3, 0.3, [0, 0.3])])
+    baselines["settings"]["queries"] = 100  # BO and random search on more of the same queries
+    (tmp_path / "eval-in-baselines").mkdir()
+    (tmp_path / "eval-in-baselines" / "results.json").write_text(json.dumps(baselines))
     report = write_report(tmp_path).read_text()
-    assert "## in-domain" in report and "| gtpo |" in report
+    assert "## in-domain (2-100 held-out queries per task, budget 5, 2 s)" in report
+    assert "| gtpo |" in report and "| random |" in report
     assert "What the turns did (in-domain)" in report and "| bo | 1 | 1.00 |" in report
     assert "| tl_grpo s0 | 5 | 5 |" in report and "120 s" in report  # both attempts of a resumed run
     assert (tmp_path / "training_curves.png").stat().st_size > 1000

@@ -1,7 +1,8 @@
 """`tlgrpo report OUT`: the comparison's tables and figures from what scripts/compare.sh wrote.
 
 Reads each training run's `metrics.jsonl` and wall time, and the two evaluations' `results.json`
-(in-domain and out-of-domain) with their `episodes.jsonl`; writes `report.md` (tables shaped like
+(in-domain and out-of-domain, each with an optional `-baselines` folder beside it: BO and random
+search on more queries) with their `episodes.jsonl`; writes `report.md` (tables shaped like
 the paper's Tables 1 and 2: best score at the evaluation budget per task, mean over seeds with the
 spread across seeds; and what each method's turns did: simulated, refused, ended, unparsed),
 `training_curves.png` (reward, entropy and response length per step, the paper's Figure 3) and
@@ -254,23 +255,50 @@ def training_table(runs: dict, root: Path) -> str:
     return "\n".join(lines)
 
 
+def load_evals(folders: list[Path]) -> tuple[dict, list[dict]] | None:
+    """One evaluation's results and episodes from the folders that exist, merged: the policies
+    in training runs on one query count (e.g. 30 a task) and BO and random search on another
+    (e.g. 100, `eval-in-baselines`) over the same held-out queries. Rows, episodes and wall
+    times add up; the first folder's tasks and initial designs stand."""
+    merged: dict | None = None
+    episodes: list[dict] = []
+    for folder in folders:
+        path = folder / "results.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        if merged is None:
+            merged = result
+        else:
+            if result["tasks"] != merged["tasks"]:
+                raise ValueError(f"{folder}: tasks {result['tasks']} differ from {merged['tasks']} in the first folder")
+            merged["rows"] += result["rows"]
+            merged["settings"] = {
+                **merged["settings"],
+                "wall_s": merged["settings"]["wall_s"] + result["settings"]["wall_s"],
+                "more_queries": [*merged["settings"].get("more_queries", []), result["settings"]["queries"]],
+            }
+        if (folder / "episodes.jsonl").exists():
+            text = (folder / "episodes.jsonl").read_text()
+            episodes += [json.loads(line) for line in text.splitlines() if line.strip()]
+    return None if merged is None else (merged, episodes)
+
+
 def write_report(root: Path) -> Path:
     runs = load_runs(root)
     evals = {}
     parts = ["# Comparison report", ""]
     for name, title in (("eval-in", "in-domain"), ("eval-out", "out-of-domain")):
-        path = root / name / "results.json"
-        if not path.exists():
+        loaded = load_evals([root / name, root / f"{name}-baselines"])
+        if loaded is None:
             continue
-        result = evals[title] = json.loads(path.read_text())
+        result, lines = loaded
+        evals[title] = result
         s = result["settings"]
-        episodes_file = root / name / "episodes.jsonl"
-        lines = []
-        if episodes_file.exists():
-            lines = [json.loads(x) for x in episodes_file.read_text().splitlines() if x.strip()]
         table, _ = eval_table(result, title, lines or None)
+        queries = "-".join(str(q) for q in sorted({s["queries"], *s.get("more_queries", [])}))
         parts += [
-            f"## {title} ({s['queries']} held-out queries per task, budget {s['budget']}, {s['wall_s']} s)",
+            f"## {title} ({queries} held-out queries per task, budget {s['budget']}, {s['wall_s']:.0f} s)",
             "",
             table,
             "",
