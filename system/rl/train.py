@@ -21,10 +21,11 @@ from simworkers.query import EVAL_SEED_BASE
 from system.config import ConfigError, TrainConfig, dump, to_dict
 from system.evaluation.datasets import QuerySource
 from system.models import policy_model_path
+from system.rl.actor_env import actor_runtime_env
 from system.rl.buffer import Buffer, Group
 from system.rl.checkpoints import Checkpoints, TrainerState
 from system.rl.metrics import best_so_far_metrics, rollout_metrics
-from system.runtime import actor_runtime_env, init_ray
+from system.runtime import init_ray
 from wire.sampling import Sampling
 
 
