@@ -21,7 +21,7 @@ from system.config import ALGORITHMS
 
 METHODS = ALGORITHMS  # the RL methods, in report order
 _RUN = re.compile(r"^hf:.*?/(?P<method>[a-z_]+)-s(?P<seed>\d+)/final")
-_PROTOCOL = re.compile(r" \((?:multi-turn|st-iter|n/a)\)$")
+_PROTOCOL = re.compile(r" \((?P<protocol>multi-turn|st-iter|n/a)\)$")
 INTERVAL_DRAWS = 2000  # bootstrap resamples of the queries behind an average
 
 
@@ -40,7 +40,7 @@ def label_of(name: str, protocol: str | None = None) -> str:
     """A table row's method: the method (seeds pooled), and ' (st-iter)' for that protocol. `name`
     is a results row's name, "policy (protocol)", or an episode's policy with its protocol."""
     if protocol is None:
-        protocol = m.group(0)[2:-1] if (m := _PROTOCOL.search(name)) else "n/a"
+        protocol = m["protocol"] if (m := _PROTOCOL.search(name)) else "n/a"
     method = method_of(name)[0]
     return f"{method} (st-iter)" if protocol == "st-iter" else method
 

@@ -10,7 +10,7 @@ from system.config import ConfigError
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def actor_runtime_env(python: str | None, threads: int | None = None, field: str = "rollout.python") -> dict | None:
+def actor_runtime_env(python: str | None, threads: int | None = None) -> dict | None:
     """Ray's runtime_env for actors that run under another interpreter (`python`, absolute or
     relative to the repository root), with this repository importable there, and whose every
     thread starts with `threads` OpenMP threads; None for the trainer's own interpreter and Ray's
@@ -29,7 +29,7 @@ def actor_runtime_env(python: str | None, threads: int | None = None, field: str
         path = python if os.path.isabs(python) else os.path.join(REPO_ROOT, python)
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             raise ConfigError(
-                f"{field}: {python!r} is not an executable interpreter (looked at {path}). Fix: run "
+                f"rollout.python: {python!r} is not an executable interpreter (looked at {path}). Fix: run "
                 "scripts/setup.sh, which builds .venv-vllm, or set it to null to use the trainer's own"
             )
         env["py_executable"] = path
