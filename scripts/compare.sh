@@ -3,11 +3,16 @@
 # methods x SEEDS from it (equal simulation budget, trained at the evaluation budget T = 5), then
 # the held-out evaluation of every policy, multi-turn and ST-iter, against Bayesian optimisation
 # and random search on the same queries (more of them for the two baselines), and the report.
-# Every stage skips what is already finished and a killed training resumes from its checkpoint,
-# so the script can be run again after a lost machine: it picks up where the files say.
+# Every stage skips what is already finished, a killed training resumes from its checkpoint and a
+# killed evaluation from its episodes, so the script can be run again after a stop: it picks up
+# where the files say. Each policy is evaluated as soon as it is trained (its own eval-in-RUN and
+# eval-out-RUN folders, which tlgrpo report merges), and with KEEP set the small outputs of every
+# finished stage are copied there at once (tlgrpo report --keep), so that committing KEEP after
+# each run loses at most the run in progress with the machine.
 #   bash scripts/compare.sh [OUT]      (default runs/compare)
 # Knobs (environment): SEEDS, METHODS, STEPS, CONFIG, QUERIES (language-model policies, per task),
-# BASELINE_QUERIES (BO and random search), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side).
+# BASELINE_QUERIES (BO and random search), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side),
+# EVAL_WORKERS (simulation workers of each evaluation), KEEP (e.g. docs/results/compare-2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
@@ -22,6 +27,8 @@ BASELINE_QUERIES=${BASELINE_QUERIES:-100}
 PROTOCOLS=${PROTOCOLS:-"multi-turn st-iter"}
 WARMUP_EPISODES=${WARMUP_EPISODES:-352}
 PARALLEL=${PARALLEL:-2}
+EVAL_WORKERS=${EVAL_WORKERS:-1}
+KEEP=${KEEP:-}
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
@@ -30,16 +37,43 @@ if [ ! -f "$OUT/warmup/final/config.json" ]; then
     --episodes "$WARMUP_EPISODES" --epochs 12 --batch-episodes 8 --lr 3e-3 --budgets 5 | tee "$OUT/warmup.log"
 fi
 
-train() {  # method seed
-  local run="$OUT/$1-s$2" resume="" started=$SECONDS
-  [ -f "$run/final/config.json" ] && return 0
-  [ -f "$run/checkpoints/latest" ] && resume="--resume"
-  $T train "$CONFIG" algorithm.name="$1" run.seed="$2" run.out_dir="$run" run.steps="$STEPS" \
-    model.path="$OUT/warmup/final" $resume >> "$run.log" 2>&1 || true
-  echo "$((SECONDS - started)) s wall" >> "$run.time"
-  [ -f "$run/final/config.json" ] || { echo "training $run did not finish: see $run.log"; return 1; }
-  grep -E "^step" "$run.log" | tail -1
+evaluate() {  # folder tasks queries policy-and-protocol flags...
+  local folder="$OUT/$1" tasks=$2 queries=$3 resume=""
+  shift 3
+  [ -f "$folder/results.json" ] && return 0
+  [ -f "$folder/episodes.jsonl" ] && resume="--resume"
+  $T eval "$@" --tasks "$tasks" --queries "$queries" --budget 5 --seed 0 --max-new-tokens 256 \
+    --concurrency 96 --workers "$EVAL_WORKERS" --out "$folder" $resume > "$folder.log" 2>&1 ||
+    { echo "evaluation $folder did not finish: see $folder.log"; return 1; }
 }
+protocols=()
+for protocol in $PROTOCOLS; do protocols+=(--protocol "$protocol"); done
+evaluate_policy() {  # name model-folder: the held-out evaluation of one policy, both domains
+  evaluate "eval-in-$1" in-domain "$QUERIES" --policy "hf:$2" "${protocols[@]}" &&
+    evaluate "eval-out-$1" out-of-domain "$QUERIES" --policy "hf:$2" "${protocols[@]}"
+}
+keep() {  # the small outputs of every finished stage, into KEEP (a folder to commit)
+  [ -n "$KEEP" ] && $T report "$OUT" --keep "$KEEP" > /dev/null
+  return 0
+}
+
+train() {  # method seed: train, evaluate the final policy at once, keep its outputs
+  local run="$OUT/$1-s$2" resume="" started=$SECONDS
+  if [ ! -f "$run/final/config.json" ]; then
+    [ -f "$run/checkpoints/latest" ] && resume="--resume"
+    $T train "$CONFIG" algorithm.name="$1" run.seed="$2" run.out_dir="$run" run.steps="$STEPS" \
+      model.path="$OUT/warmup/final" $resume >> "$run.log" 2>&1 || true
+    echo "$((SECONDS - started)) s wall" >> "$run.time"
+    [ -f "$run/final/config.json" ] || { echo "training $run did not finish: see $run.log"; return 1; }
+    grep -E "^step" "$run.log" | tail -1
+  fi
+  evaluate_policy "$1-s$2" "$run/final" && keep
+}
+
+evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random
+evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random
+evaluate_policy warmup "$OUT/warmup/final"
+keep
 
 runs=()
 for seed in $SEEDS; do for method in $METHODS; do runs+=("$method $seed"); done; done
@@ -48,25 +82,4 @@ for ((i = 0; i < ${#runs[@]}; i += PARALLEL)); do  # PARALLEL runs side by side 
   for run in "${runs[@]:i:PARALLEL}"; do train $run & pids+=($!); done
   for pid in "${pids[@]}"; do wait "$pid" || true; done
 done
-
-policies=(--policy "hf:$OUT/warmup/final")
-for seed in $SEEDS; do
-  for method in $METHODS; do
-    [ -f "$OUT/$method-s$seed/final/config.json" ] && policies+=(--policy "hf:$OUT/$method-s$seed/final")
-  done
-done
-protocols=()
-for protocol in $PROTOCOLS; do protocols+=(--protocol "$protocol"); done
-evaluate() {  # folder tasks queries policy-and-protocol flags...
-  local folder="$OUT/$1" tasks=$2 queries=$3 resume=""
-  shift 3
-  [ -f "$folder/results.json" ] && return 0
-  [ -f "$folder/episodes.jsonl" ] && resume="--resume"
-  $T eval "$@" --tasks "$tasks" --queries "$queries" --budget 5 --seed 0 --max-new-tokens 256 \
-    --concurrency 96 --workers 2 --out "$folder" $resume
-}
-evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random
-evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random
-evaluate eval-in in-domain "$QUERIES" "${policies[@]}" "${protocols[@]}"
-evaluate eval-out out-of-domain "$QUERIES" "${policies[@]}" "${protocols[@]}"
 $T report "$OUT"

@@ -136,3 +136,46 @@ def test_action_table_counts_what_each_methods_turns_did():
     table = action_table(episodes).splitlines()
     assert table[2] == "| random | 2 | 0.50 | 0.50 | 0.00 | 0.00 | 0.00 | 0.00 |"  # the initial design not counted
     assert table[3] == "| tl_grpo | 4 | 0.25 | 0.00 | 0.25 | 0.25 | 0.25 | 0.25 |"  # seeds pooled
+
+
+def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
+    """A comparison folder kept for committing: the finished run's metrics and wall time, every
+    finished evaluation with its episodes gzipped; no checkpoint, no model, no unfinished stage.
+    The report built from the kept copy merges each run's own eval-in-RUN folder."""
+    from system.evaluation.keep import keep_small_outputs
+
+    root, kept = tmp_path / "runs", tmp_path / "kept"
+    run = root / "tl_grpo-s0"
+    (run / "final").mkdir(parents=True)
+    (run / "final" / "config.json").write_text("{}")
+    (run / "final" / "model.safetensors").write_bytes(b"weights")
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "latest").write_text("step-4")
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 0, "reward/mean": 0.1, "loss": 0.2}) + "\n")
+    (root / "tl_grpo-s0.time").write_text("300 s wall\n")
+    unfinished = root / "gtpo-s0"
+    unfinished.mkdir()
+    (unfinished / "metrics.jsonl").write_text(json.dumps({"step": 0}) + "\n")
+    for folder, rows in (
+        ("eval-in-baselines", [_row("random (n/a)", 0.3, 0.3, [0, 0.3])]),
+        ("eval-in-tl_grpo-s0", [_row("hf:runs/tl_grpo-s0/final (multi-turn)", 0.5, 0.5, [0, 0.5])]),
+    ):
+        (root / folder).mkdir()
+        (root / folder / "results.json").write_text(json.dumps(_results(rows)))
+        episode = {"policy": rows[0]["method"].split(" (")[0], "turns": [{"action": "initial"}]}
+        (root / folder / "episodes.jsonl").write_text(json.dumps(episode) + "\n")
+    (root / "eval-in-gtpo-s0").mkdir()  # still running: episodes, no results
+    (root / "eval-in-gtpo-s0" / "episodes.jsonl").write_text("{}\n")
+
+    written = {p.relative_to(kept).as_posix() for p in keep_small_outputs(root, kept)}
+    assert written == {
+        "tl_grpo-s0/metrics.jsonl",
+        "tl_grpo-s0.time",
+        "eval-in-baselines/results.json",
+        "eval-in-baselines/episodes.jsonl.gz",
+        "eval-in-tl_grpo-s0/results.json",
+        "eval-in-tl_grpo-s0/episodes.jsonl.gz",
+    }
+    report = write_report(kept).read_text()
+    assert "| tl_grpo |" in report and "| random |" in report  # both folders merged
+    assert "| tl_grpo s0 | 1 | 1 |" in report and "300 s" in report

@@ -248,6 +248,12 @@ def cmd_report(args) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise CliError(f"no such folder: {root}")
+    if args.keep:
+        from system.evaluation.keep import keep_small_outputs
+
+        kept = keep_small_outputs(root, Path(args.keep))
+        print(f"kept {len(kept)} files of {root} in {args.keep}")
+        root = Path(args.keep)
     out = write_report(root)
     print(out.read_text())
     print(f"wrote {out}")
@@ -312,6 +318,12 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("report", help="tables and figures of a comparison folder (scripts/compare.sh)")
     p.add_argument("root", help="the folder scripts/compare.sh wrote, e.g. runs/compare")
+    p.add_argument(
+        "--keep",
+        metavar="DEST",
+        help="first copy the small outputs of ROOT's finished stages (metrics, eval results, gzipped episodes; "
+        "no checkpoint or model) into DEST, a folder to commit, and write the report there",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")

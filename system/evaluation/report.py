@@ -1,8 +1,9 @@
 """`tlgrpo report OUT`: the comparison's tables and figures from what scripts/compare.sh wrote.
 
 Reads each training run's `metrics.jsonl` and wall time, and the two evaluations' `results.json`
-(in-domain and out-of-domain, each with an optional `-baselines` folder beside it: BO and random
-search on more queries) with their `episodes.jsonl`; writes `report.md` (tables shaped like
+(`eval-in` and `eval-out`, each merged with every `eval-in-*` / `eval-out-*` folder beside it: BO
+and random search on more queries in `-baselines`, one finished run's policy in `-tl_grpo-s0`) with
+their `episodes.jsonl` (or a kept `episodes.jsonl.gz`); writes `report.md` (tables shaped like
 the paper's Tables 1 and 2: best score at the evaluation budget per task, mean over seeds with the
 spread across seeds; and what each method's turns did: simulated, refused, ended, unparsed),
 `training_curves.png` (reward, entropy and response length per step, the paper's Figure 3) and
@@ -11,6 +12,7 @@ spread across seeds; and what each method's turns did: simulated, refused, ended
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import statistics
@@ -259,7 +261,8 @@ def load_evals(folders: list[Path]) -> tuple[dict, list[dict]] | None:
     """One evaluation's results and episodes from the folders that exist, merged: the policies
     in training runs on one query count (e.g. 30 a task) and BO and random search on another
     (e.g. 100, `eval-in-baselines`) over the same held-out queries. Rows, episodes and wall
-    times add up; the first folder's tasks and initial designs stand."""
+    times add up; the first folder's tasks and initial designs stand. A folder's episodes are
+    `episodes.jsonl`, or `episodes.jsonl.gz` as `keep_small_outputs` stores them."""
     merged: dict | None = None
     episodes: list[dict] = []
     for folder in folders:
@@ -280,7 +283,11 @@ def load_evals(folders: list[Path]) -> tuple[dict, list[dict]] | None:
             }
         if (folder / "episodes.jsonl").exists():
             text = (folder / "episodes.jsonl").read_text()
-            episodes += [json.loads(line) for line in text.splitlines() if line.strip()]
+        elif (folder / "episodes.jsonl.gz").exists():
+            text = gzip.decompress((folder / "episodes.jsonl.gz").read_bytes()).decode()
+        else:
+            continue
+        episodes += [json.loads(line) for line in text.splitlines() if line.strip()]
     return None if merged is None else (merged, episodes)
 
 
@@ -289,7 +296,7 @@ def write_report(root: Path) -> Path:
     evals = {}
     parts = ["# Comparison report", ""]
     for name, title in (("eval-in", "in-domain"), ("eval-out", "out-of-domain")):
-        loaded = load_evals([root / name, root / f"{name}-baselines"])
+        loaded = load_evals([root / name, *sorted(root.glob(f"{name}-*"))])
         if loaded is None:
             continue
         result, lines = loaded
