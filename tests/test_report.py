@@ -179,3 +179,26 @@ def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
     report = write_report(kept).read_text()
     assert "| tl_grpo |" in report and "| random |" in report  # both folders merged
     assert "| tl_grpo s0 | 1 | 1 |" in report and "300 s" in report
+
+
+def test_paired_difference_cancels_query_difficulty_and_uses_common_queries():
+    """A method 0.1 above the baseline on every query is a sure win however hard the queries are;
+    only the queries both ran count; a method that matches on average is a tie."""
+    from system.evaluation.report import difference_table, paired_difference
+
+    hard_and_easy = {"a": {q: [q / 40] for q in range(40)}}  # baseline, spread over 0-1
+    better = {"a": {q: [q / 40 + 0.1, q / 40 + 0.1] for q in range(30)}}  # two seeds, 30 of the queries
+    mean, lo, hi, common = paired_difference(better, hard_and_easy)
+    assert common == 30 and mean == pytest.approx(0.1) and (lo, hi) == (pytest.approx(0.1), pytest.approx(0.1))
+    alternating = {"a": {q: [q / 40 + (0.2 if q % 2 else -0.2)] for q in range(40)}}
+    mean, lo, hi, _ = paired_difference(alternating, hard_and_easy)
+    assert mean == pytest.approx(0.0) and lo < 0 < hi
+    assert paired_difference(better, {"b": {0: [0.0]}}) is None
+
+    def episode(policy, seed, score, protocol="n/a"):
+        return {"policy": policy, "protocol": protocol, "task": "a", "seed": seed, "best_score": score}
+
+    episodes = [episode("random", q, 0.5) for q in range(40)]
+    episodes += [episode("hf:r/tl_grpo-s0/final", q, 0.7, "multi-turn") for q in range(30)]
+    table = difference_table(episodes, ["a"])
+    assert "| tl_grpo | +0.200 (+0.200 to +0.200) | 30 |" in table

@@ -85,6 +85,50 @@ def episode_scores(episodes: list[dict], tasks: list[str]) -> dict[str, dict[str
     return out
 
 
+def paired_difference(
+    a: dict[str, dict[int, list[float]]], b: dict[str, dict[int, list[float]]], draws: int = INTERVAL_DRAWS
+) -> tuple[float, float, float, int] | None:
+    """`a` minus `b` on the queries both ran (a query's seeds averaged first): the average over
+    tasks of each task's mean difference, its 95 % bootstrap interval (the common queries
+    resampled within each task, both methods together, so a query's difficulty cancels) and the
+    number of common queries. None when they share no query."""
+    paired = {}
+    for task in a:
+        common = sorted(set(a[task]) & set(b.get(task, {})))
+        if common:
+            paired[task] = {q: [statistics.fmean(a[task][q]) - statistics.fmean(b[task][q])] for q in common}
+    if not paired:
+        return None
+    mean = statistics.fmean(statistics.fmean(v[0] for v in q.values()) for q in paired.values())
+    lo, hi = bootstrap_interval(paired, draws)
+    return mean, lo, hi, sum(len(q) for q in paired.values())
+
+
+def difference_table(episodes: list[dict], tasks: list[str]) -> str:
+    """Every language-model row against BO and random search on the same queries: the paired
+    difference of best@budget with its 95 % interval; an interval that excludes 0 is a win or a
+    loss, one that straddles it a tie at this many queries."""
+    scores = episode_scores(episodes, tasks)
+    baselines = [b for b in ("random", "bo") if b in scores]
+    lines = [
+        "| method | " + " | ".join(f"minus {b} (95 % interval)" for b in baselines) + " | common queries |",
+        "|---|" + "---:|" * (len(baselines) + 1),
+    ]
+    for method in in_row_order(scores):
+        if method in ("random", "bo"):
+            continue
+        cells, common = [], 0
+        for b in baselines:
+            diff = paired_difference(scores[method], scores[b])
+            if diff is None:
+                cells.append("-")
+                continue
+            mean, lo, hi, common = diff
+            cells.append(f"{mean:+.3f} ({lo:+.3f} to {hi:+.3f})")
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {common} |")
+    return "\n".join(lines)
+
+
 def _mean_spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -310,6 +354,9 @@ def write_report(root: Path) -> Path:
             table,
             "",
         ]
+        if lines and len({e["policy"] for e in lines}) > 2:
+            parts += [f"Paired differences ({title}), on the queries both methods ran:", ""]
+            parts += [difference_table(lines, result["tasks"]), ""]
         if lines:
             parts += [f"What the turns did ({title}), as shares of all turns after the initial design:", ""]
             parts += [action_table(lines), ""]
