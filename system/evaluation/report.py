@@ -231,6 +231,9 @@ def _series(lines: list[dict], key: str) -> tuple[list[int], list[float]]:
     return [p[0] for p in points], [p[1] for p in points]
 
 
+SEED_STYLES = ("-", "--", ":", "-.")  # a run's line by its seed, so that three seeds stay apart
+
+
 def plot_training(runs: dict, path: Path) -> None:
     import matplotlib
 
@@ -243,7 +246,7 @@ def plot_training(runs: dict, path: Path) -> None:
         for seed, lines in sorted(runs.get(method, {}).items()):
             for ax, (key, _) in zip(axes, keys):
                 steps, values = _series(lines, key)
-                style = {"color": f"C{METHODS.index(method)}", "linestyle": "-" if seed == 0 else "--"}
+                style = {"color": f"C{METHODS.index(method)}", "linestyle": SEED_STYLES[seed % len(SEED_STYLES)]}
                 ax.plot(steps, values, label=f"{method} s{seed}", alpha=0.8, **style)
     for ax, (_, title) in zip(axes, keys):
         ax.set(title=title, xlabel="step")
