@@ -202,3 +202,53 @@ def test_paired_difference_cancels_query_difficulty_and_uses_common_queries():
     episodes += [episode("hf:r/tl_grpo-s0/final", q, 0.7, "multi-turn") for q in range(30)]
     table = difference_table(episodes, ["a"])
     assert "| tl_grpo | +0.200 (+0.200 to +0.200) | 30 |" in table
+
+
+def test_language_model_rows_are_paired_within_their_protocol_and_listed_run_by_run():
+    """Against the warm-up and TL-GRPO, an ST-iter row is paired with their ST-iter rows; a method
+    is not paired with itself; each run keeps its own row, with the episodes that simulated nothing
+    and those that ended at their first turn."""
+    from system.evaluation.report import difference_table, run_table
+
+    def episode(policy, protocol, seed, score, second):
+        turns = [{"action": "call", "result": {"status": "ok"}}, second]
+        return {"policy": policy, "protocol": protocol, "task": "a", "seed": seed, "best_score": score, "turns": turns}
+
+    ok = {"action": "call", "result": {"status": "ok"}}
+    end = {"action": "end"}
+    episodes = []
+    for q in range(10):
+        episodes += [
+            episode("hf:r/warmup/final", "multi-turn", q, 0.2, ok),
+            episode("hf:r/warmup/final", "st-iter", q, 0.5, ok),
+        ]
+        episodes += [episode("hf:r/tl_grpo-s0/final", "multi-turn", q, 0.4, ok)]
+        episodes += [episode("hf:r/tl_grpo-s1/final", "multi-turn", q, 0.0 if q < 5 else 0.4, end if q < 5 else ok)]
+        episodes += [episode("hf:r/tl_grpo-s0/final", "st-iter", q, 0.6, ok)]
+    table = difference_table(episodes, ["a"], against=("warm-up", "tl_grpo"))
+    assert "| tl_grpo | +0.100 (" in table  # a query's seeds averaged: (0.4 + 0.0 or 0.4) / 2 - 0.2
+    assert "| tl_grpo (st-iter) | +0.100 (+0.100 to +0.100) | - | 10 |" in table  # 0.6 - 0.5, not 0.6 - 0.2
+    assert "| warm-up | - | -0.100 (" in table and "| warm-up (st-iter) | - | -0.100 (-0.100 to -0.100) |" in table
+    assert difference_table(episodes, ["a"], against=("bo",)) == ""
+
+    runs = run_table(episodes, ["a"])
+    assert "| tl_grpo s0 | multi-turn | 0.400 | 0.00 | 0.00 |" in runs
+    assert "| tl_grpo s1 | multi-turn | 0.200 | 0.50 | 0.50 |" in runs
+    assert runs.index("| warm-up | multi-turn") < runs.index("| tl_grpo s0 | multi-turn") < runs.index("| tl_grpo s1")
+
+
+def test_write_report_adds_the_pairs_between_policies_and_the_runs_apart(tmp_path):
+    def episode(policy, score):
+        turns = [{"action": "initial"}, {"action": "call", "result": {"status": "ok"}}]
+        return {"policy": policy, "protocol": "multi-turn", "task": "a", "seed": 0, "best_score": score, "turns": turns}
+
+    names = ("hf:r/warmup/final", "hf:r/tl_grpo-s0/final", "hf:r/gtpo-s0/final")
+    (tmp_path / "eval-in").mkdir()
+    rows = [_row(f"{name} (multi-turn)", 0.1 * k, 0.0, [0, 0.1]) for k, name in enumerate(names)]
+    (tmp_path / "eval-in" / "results.json").write_text(json.dumps(_results(rows)))
+    lines = [json.dumps(episode(name, 0.1 * k)) for k, name in enumerate(names)]
+    (tmp_path / "eval-in" / "episodes.jsonl").write_text("\n".join(lines) + "\n")
+    report = write_report(tmp_path).read_text()
+    assert "Paired differences between the language-model policies (in-domain)" in report
+    assert "| gtpo | +0.200 (+0.200 to +0.200) | +0.100 (+0.100 to +0.100) | 1 |" in report
+    assert "Each run on its own (in-domain)" in report and "| tl_grpo s0 | multi-turn | 0.100 | 0.00 | 0.00 |" in report

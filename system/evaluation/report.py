@@ -5,7 +5,8 @@ Reads each training run's `metrics.jsonl` and wall time, and the two evaluations
 and random search on more queries in `-baselines`, one finished run's policy in `-tl_grpo-s0`) with
 their `episodes.jsonl` (or a kept `episodes.jsonl.gz`); writes `report.md` (tables shaped like
 the paper's Tables 1 and 2: best score at the evaluation budget per task, mean over seeds with the
-spread across seeds; and what each method's turns did: simulated, refused, ended, unparsed),
+spread across seeds; paired differences against the baselines, the warm-up and TL-GRPO; what
+each method's turns did: simulated, refused, ended, unparsed; and each run on its own),
 `training_curves.png` (reward, entropy and response length per step, the paper's Figure 3) and
 `turn_curves.png` (history-best per turn on held-out queries, Figure 4).
 """
@@ -104,28 +105,70 @@ def paired_difference(
     return mean, lo, hi, sum(len(q) for q in paired.values())
 
 
-def difference_table(episodes: list[dict], tasks: list[str]) -> str:
-    """Every language-model row against BO and random search on the same queries: the paired
+BASELINES = ("random", "bo")  # the search baselines: no protocol, no training seed
+
+
+def difference_table(episodes: list[dict], tasks: list[str], against: tuple[str, ...] = BASELINES) -> str:
+    """Every language-model row against each method of `against` on the same queries: the paired
     difference of best@budget with its 95 % interval; an interval that excludes 0 is a win or a
-    loss, one that straddles it a tie at this many queries."""
+    loss, one that straddles it a tie at this many queries. A language-model method in `against`
+    (the warm-up, TL-GRPO) is taken in the row's own protocol. Empty when none of `against` ran."""
     scores = episode_scores(episodes, tasks)
-    baselines = [b for b in ("random", "bo") if b in scores]
+    against = tuple(a for a in against if a in scores)
+    if not against:
+        return ""
     lines = [
-        "| method | " + " | ".join(f"minus {b} (95 % interval)" for b in baselines) + " | common queries |",
-        "|---|" + "---:|" * (len(baselines) + 1),
+        "| method | " + " | ".join(f"minus {a} (95 % interval)" for a in against) + " | common queries |",
+        "|---|" + "---:|" * (len(against) + 1),
     ]
     for method in in_row_order(scores):
-        if method in ("random", "bo"):
+        if method in BASELINES:
             continue
         cells, common = [], 0
-        for b in baselines:
-            diff = paired_difference(scores[method], scores[b])
+        st_iter = method.endswith(" (st-iter)")
+        for a in against:
+            other = f"{a} (st-iter)" if st_iter and a not in BASELINES else a
+            diff = paired_difference(scores[method], scores[other]) if other != method and other in scores else None
             if diff is None:
                 cells.append("-")
                 continue
             mean, lo, hi, common = diff
             cells.append(f"{mean:+.3f} ({lo:+.3f} to {hi:+.3f})")
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {common} |")
+    return "\n".join(lines)
+
+
+def run_table(episodes: list[dict], tasks: list[str]) -> str:
+    """One row per language-model run and protocol, seeds apart (the tables above pool them): the
+    average over tasks of its mean best score, and two signs of how it spends its budget: the share
+    of its episodes that simulated no design, and of those it ended at its first turn."""
+    runs: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for e in episodes:
+        if e.get("task") in tasks and e["policy"].startswith("hf:") and e.get("best_score") is not None:
+            runs[(e["policy"], e.get("protocol") or "n/a")].append(e)
+    if not runs:
+        return ""
+    lines = [
+        "| run | protocol | avg best score | episodes that simulated no design | ended at the first turn |",
+        "|---|---|---:|---:|---:|",
+    ]
+    rank = ["warm-up", *METHODS]
+
+    def order(run: tuple[str, str]):
+        method, seed = method_of(run[0])
+        return (rank.index(method) if method in rank else len(rank), method, seed or 0, run[1])
+
+    for policy, protocol in sorted(runs, key=order):
+        mine = runs[(policy, protocol)]
+        by_task = defaultdict(list)
+        for e in mine:
+            by_task[e["task"]].append(e["best_score"])
+        avg = statistics.fmean(statistics.fmean(v) for v in by_task.values())
+        idle = sum(not any(_action_kind(t) == "ok" for t in e["turns"][1:]) for e in mine) / len(mine)
+        ended = sum(len(e["turns"]) > 1 and e["turns"][1]["action"] == "end" for e in mine) / len(mine)
+        method, seed = method_of(policy)
+        name = method if seed is None else f"{method} s{seed}"
+        lines.append(f"| {name} | {protocol} | {avg:.3f} | {idle:.2f} | {ended:.2f} |")
     return "\n".join(lines)
 
 
@@ -360,9 +403,15 @@ def write_report(root: Path) -> Path:
         if lines and len({e["policy"] for e in lines}) > 2:
             parts += [f"Paired differences ({title}), on the queries both methods ran:", ""]
             parts += [difference_table(lines, result["tasks"]), ""]
+            between = difference_table(lines, result["tasks"], against=("warm-up", "tl_grpo"))
+            if between:
+                head = f"Paired differences between the language-model policies ({title}), each in its own protocol:"
+                parts += [head, "", between, ""]
         if lines:
             parts += [f"What the turns did ({title}), as shares of all turns after the initial design:", ""]
             parts += [action_table(lines), ""]
+            if runs_apart := run_table(lines, result["tasks"]):
+                parts += [f"Each run on its own ({title}):", "", runs_apart, ""]
     if runs:
         plot_training(runs, root / "training_curves.png")
         parts += ["## Training", "", training_table(runs, root), "", "![training curves](training_curves.png)", ""]
