@@ -92,6 +92,11 @@ class AlgorithmConfig(Section):
     group_size: int = Field(8, ge=2, description="G; advantages are relative to the group")
     budget: int = Field(5, ge=1, description="T: tool calls per episode")
     format_penalty: float = Field(0.5, ge=0)
+    end_reward: Literal["history", "own"] = Field(
+        "history",
+        description="what <Design End> earns: the best score in its history, the initial design included "
+        "(history, SPEC), or of the policy's own designs, 0 if none (own)",
+    )
     gamma: float = Field(0.9, gt=0, le=1, description="GTPO's discount")
     flat_groups: Literal["drop", "keep"] = "drop"  # groups whose rewards are all equal
     share_prefixes: bool = Field(True, description="a group's shared history goes to the learner once")

@@ -54,9 +54,11 @@ class ScriptedGenerator:
         return Generation(ids, [-0.1 * (i % 7) for i in range(len(ids))], True, self.version)
 
 
-def run(fmt, sim, algorithm, G=4, T=3, p_end=0.0, seed=0, rollout_out=None, max_prompt_tokens=None):
+def run(
+    fmt, sim, algorithm, G=4, T=3, p_end=0.0, seed=0, rollout_out=None, max_prompt_tokens=None, end_reward="history"
+):
     gen = ScriptedGenerator(fmt, seed, p_end)
-    algo = AlgorithmConfig(name=algorithm, group_size=G, budget=T)
+    algo = AlgorithmConfig(name=algorithm, group_size=G, budget=T, end_reward=end_reward)
     rollout = Rollout(gen, fmt, sim, algo, Sampling(), max_prompt_tokens)
     sim.calls.clear()
     groups = asyncio.run(rollout.run(TASK, make_query(TASK, seed_for("train", seed))))
@@ -139,6 +141,27 @@ def test_design_end_reward_is_the_best_score_in_the_history(fmt, sim):
             if "<Design End>" in text:
                 assert s.segments[0].reward == s.score  # format fine: no penalty
     assert len(sim.calls) <= 1 + 3 * 6
+
+
+def test_design_end_can_earn_only_the_policys_own_designs(fmt, sim):
+    """With end_reward "own", ending at the first turn earns 0 whatever the initial design scored
+    (the sample still records the design it delivers), and a later end earns the backbone's best
+    call so far."""
+    ends = {"history": [], "own": []}
+    for end_reward, found in ends.items():
+        # seed 24: a training query whose initial design scores about 0.9
+        groups, _ = run(fmt, sim, "tl_grpo", G=6, T=3, p_end=0.4, seed=24, end_reward=end_reward)
+        backbone_best = 0.0
+        for group in groups:
+            for s in group.samples:
+                if "<Design End>" in fmt.tokenizer.decode(s.ids[s.segments[0].start :]):
+                    found.append((s.turn, s.segments[0].reward, s.score))
+                    assert s.segments[0].reward == (s.score if end_reward == "history" else backbone_best)
+            backbone_best = max(backbone_best, group.samples[0].score)  # the backbone's call at this turn
+    assert any(turn == 1 for turn, _, _ in ends["own"])  # the seed does end at the first turn
+    assert ends["history"] == [(t, r, sc) for t, _, sc in ends["own"] for r in [sc]]  # same rollouts
+    assert all(reward == 0.0 for turn, reward, _ in ends["own"] if turn == 1)
+    assert any(score > 0 for turn, _, score in ends["own"] if turn == 1)  # the initial design scored
 
 
 def test_buffer_batch_matches_the_samples(fmt, sim):

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -96,3 +97,34 @@ def test_format_penalty_only_when_asked(sim):
     assert refused.result.status == "invalid" and refused.score == 0.0 and refused.reward == -0.5
     assert not refused.parsed.format_ok and any("w_in" in e for e in refused.parsed.errors)
     assert reward(over, 0.0).reward == 0.0  # evaluation: no penalty
+
+
+def test_design_end_earns_the_history_best_or_the_policys_own(sim):
+    """By default a <Design End> earns the best score in its history, the initial design included
+    (SPEC section 6); with end_reward "own" only the designs the policy simulated count, so ending
+    before any call earns 0, and after a call it earns that call's score even when the initial
+    design was better."""
+    import asyncio
+
+    from simworkers.catalog import load_task
+    from simworkers.query import make_query
+    from system.agent.turns import AgentState, take_action
+
+    task = load_task("ota5t_generic")
+    query = make_query(task, 3)
+    opening = AgentState.opening(query, asyncio.run(sim(task, query.initial)), 3)
+    initial = replace(opening, best=0.9)  # a good initial design, whatever this query's is
+    end = "<Analyze>done</Analyze><Design End>"
+
+    def act(state, text, end_reward):
+        return asyncio.run(take_action(task, query, state, text, sim, 0.5, end_reward))
+
+    assert act(initial, end, "history").reward == 0.9
+    assert act(initial, end, "own").reward == 0.0
+    assert act(initial, end, "own").score == 0.9  # the design delivered is still the history's best
+    assert act(initial, "<Design End>", "own").reward == -0.5  # no <Analyze>: the penalty still applies
+    call = '<Analyze>a</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "20u"}}</tool_call>'
+    after = act(initial, call, "own")
+    assert after.state.own_best == after.score and after.state.best == max(0.9, after.score)
+    assert act(after.state, end, "own").reward == after.score
+    assert act(after.state, end, "history").reward == max(0.9, after.score)

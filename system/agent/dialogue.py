@@ -19,7 +19,7 @@ from simworkers.task import Task
 from system.agent.conversation import Conversation, Opener, Reply
 from system.agent.episode import Protocol, Simulate
 from system.agent.protocol import first_message
-from system.agent.turns import AgentState, Outcome, take_action
+from system.agent.turns import AgentState, EndReward, Outcome, take_action
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,10 @@ async def take_turn(
     turn: int,
     simulate: Simulate,
     format_penalty: float,
+    end_reward: EndReward = "history",
 ) -> TurnStep:
     reply = await conversation.reply(state)
-    outcome = await take_action(task, query, state, reply.text, simulate, format_penalty)
+    outcome = await take_action(task, query, state, reply.text, simulate, format_penalty, end_reward)
     return TurnStep(turn, reply, outcome, conversation, len(conversation.ids))
 
 
@@ -68,6 +69,7 @@ async def run_turns(
     simulate: Simulate,
     *,
     format_penalty: float = 0.0,
+    end_reward: EndReward = "history",
     protocol: Protocol = "multi-turn",
     closing_turn: bool = True,
     max_prompt_tokens: int | None = None,
@@ -88,7 +90,7 @@ async def run_turns(
             conversation = open_conversation(task, text)
         if before_turn is not None:
             before_turn(turn, conversation, state)
-        step = await take_turn(conversation, task, query, state, turn, simulate, format_penalty)
+        step = await take_turn(conversation, task, query, state, turn, simulate, format_penalty, end_reward)
         steps.append(step)
         if step.outcome.ends:
             break

@@ -5,6 +5,7 @@ query's specs, and say what comes next."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from simworkers.query import Query
 from simworkers.result import SimResult
@@ -14,6 +15,7 @@ from system.agent.episode import Simulate
 from system.agent.protocol import ParsedReply, merged_design, parse_reply, tool_message
 from system.agent.reward import score_result
 
+EndReward = Literal["history", "own"]
 NUDGE = "Reason in <Analyze>...</Analyze>, then call simulate or answer <Design End>."
 
 
@@ -25,6 +27,7 @@ class AgentState:
     last: SimResult
     best: float  # best score in the history, turn 0 included: what <Design End> delivers
     left: int
+    own_best: float = 0.0  # best score of the designs the policy simulated itself (turn 0 excluded)
 
     @classmethod
     def opening(cls, query: Query, first: SimResult, budget: int) -> AgentState:
@@ -48,12 +51,23 @@ class Outcome:
 
 
 async def take_action(
-    task: Task, query: Query, state: AgentState, text: str, simulate: Simulate, format_penalty: float
+    task: Task,
+    query: Query,
+    state: AgentState,
+    text: str,
+    simulate: Simulate,
+    format_penalty: float,
+    end_reward: EndReward = "history",
 ) -> Outcome:
+    """`end_reward`: what a <Design End> earns. "history" (SPEC section 6): the best score in its
+    history, the initial design included, which is the design it delivers. "own": the best of the
+    designs the policy simulated itself (0 if none), as trajectory-level GRPO scores a trajectory
+    and as evaluation's headline metric does; ending before any call then earns nothing."""
     parsed = parse_reply(text, task)
     penalty = 0.0 if parsed.format_ok else format_penalty
     if parsed.action == "end":
-        return Outcome(parsed, None, state.best, state.best - penalty, state, None)
+        earned = state.best if end_reward == "history" else state.own_best
+        return Outcome(parsed, None, state.best, earned - penalty, state, None)
     if parsed.action == "none":
         nudge = "Your reply was not understood: " + "; ".join(parsed.errors) + ". " + NUDGE
         return Outcome(parsed, None, 0.0, -format_penalty, state, ("user", nudge))
@@ -74,6 +88,6 @@ async def take_action(
         result = await simulate(task, values)
         current = values
     score = score_result(query.specs, result).value
-    new_state = AgentState(current, result, max(state.best, score), state.left - 1)
+    new_state = AgentState(current, result, max(state.best, score), state.left - 1, max(state.own_best, score))
     message = ("tool", tool_message(task, query, result, new_state.left))
     return Outcome(parsed, result, score, score - penalty, new_state, message, design)

@@ -79,6 +79,7 @@ class Rollout:
             self.algo.budget,
             self.simulate_urgent if turn_level else self.simulate,  # branches wait on the backbone
             format_penalty=self.algo.format_penalty,
+            end_reward=self.algo.end_reward,
             protocol="st-iter" if self.algo.name == "single_turn" else "multi-turn",
             closing_turn=not turn_level,  # the closing <Design End> is not a tool-call turn
             max_prompt_tokens=self.max_prompt_tokens,
@@ -96,7 +97,16 @@ class Rollout:
             branches.append(
                 [
                     asyncio.create_task(
-                        take_turn(conversation.fork(), task, query, at, turn, self.simulate, self.algo.format_penalty)
+                        take_turn(
+                            conversation.fork(),
+                            task,
+                            query,
+                            at,
+                            turn,
+                            self.simulate,
+                            self.algo.format_penalty,
+                            self.algo.end_reward,
+                        )
                     )
                     for _ in range(self.algo.group_size - 1)
                 ]
