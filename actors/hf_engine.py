@@ -6,6 +6,7 @@ trains on are exactly the ids that were sampled.
 
 from __future__ import annotations
 
+import inspect
 import threading
 
 import torch
@@ -26,6 +27,9 @@ class HFEngine:
         # "static": one cache of fixed length written in place; "dynamic" (transformers' default)
         # grows by concatenation, copying every row's whole history once per decoded token
         self.kv_cache = kv_cache
+        # transformers 5.24 renamed the cache argument `past_key_values` to `cache` (the old name
+        # warns and is to go); earlier 5.x releases, the vLLM environment's included, know only the old
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         return self.generate_batch([prompt_ids], sampling)[0]
@@ -80,7 +84,7 @@ class HFEngine:
                     input_ids=pre_ids.to(self.device),
                     attention_mask=pre_mask.to(self.device),
                     position_ids=(pre_mask.cumsum(-1) - 1).clamp(min=0).to(self.device),
-                    past_key_values=cache,
+                    **{self._cache_arg: cache},
                     use_cache=True,
                     logits_to_keep=1,
                 )
@@ -91,7 +95,7 @@ class HFEngine:
             out = self.model.generate(
                 input_ids.to(self.device),
                 attention_mask=mask.to(self.device),
-                past_key_values=cache,
+                **{self._cache_arg: cache},
                 max_new_tokens=sampling.max_new_tokens,
                 do_sample=not greedy,
                 temperature=None if greedy else sampling.temperature,
