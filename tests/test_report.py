@@ -6,11 +6,15 @@ import pytest
 
 from system.evaluation.report import (
     action_table,
+    base_method,
     bootstrap_interval,
     episode_scores,
     eval_table,
+    in_row_order,
     label_of,
+    load_runs,
     method_of,
+    training_table,
     write_report,
 )
 
@@ -252,3 +256,27 @@ def test_write_report_adds_the_pairs_between_policies_and_the_runs_apart(tmp_pat
     assert "Paired differences between the language-model policies (in-domain)" in report
     assert "| gtpo | +0.200 (+0.200 to +0.200) | +0.100 (+0.100 to +0.100) | 1 |" in report
     assert "Each run on its own (in-domain)" in report and "| tl_grpo s0 | multi-turn | 0.100 | 0.00 | 0.00 |" in report
+
+
+def test_a_variant_run_gets_its_own_rows_next_to_its_method(tmp_path):
+    """A run named METHOD_VARIANT (TL-GRPO trained with another setting) is its own method in
+    every table, placed after its method's rows; a run of no known method is no training run."""
+    assert method_of("hf:r/tl_grpo_own-s1/final (st-iter)") == ("tl_grpo_own", 1)
+    assert base_method("tl_grpo_own") == "tl_grpo" and base_method("single_turn") == "single_turn"
+    assert base_method("tl_grpox") is None and base_method("warm-up") is None
+    labels = ["gtpo", "tl_grpo_own (st-iter)", "traj_grpo", "tl_grpo_own", "tl_grpo", "random", "other"]
+    assert in_row_order(labels) == [
+        "random",
+        "tl_grpo",
+        "tl_grpo_own",
+        "tl_grpo_own (st-iter)",
+        "traj_grpo",
+        "gtpo",
+        "other",
+    ]
+    for name in ("tl_grpo_own-s1", "tl_grpo-s0", "sweep-s0"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(json.dumps({"step": 0, "reward/mean": 0.1, "loss": 0.2}) + "\n")
+    assert list(load_runs(tmp_path)) == ["tl_grpo", "tl_grpo_own"]
+    table = training_table(load_runs(tmp_path), tmp_path)
+    assert table.index("| tl_grpo s0 |") < table.index("| tl_grpo_own s1 | 1 | 1 |") and "sweep" not in table

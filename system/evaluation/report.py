@@ -39,6 +39,24 @@ def method_of(row_name: str) -> tuple[str, int | None]:
     return name, None
 
 
+def base_method(method: str) -> str | None:
+    """The RL method a run's name stands for: itself, or for a variant run named METHOD_VARIANT
+    (e.g. `tl_grpo_own`, TL-GRPO trained with another setting) its METHOD; None for anything else."""
+    if method in METHODS:
+        return method
+    return next((m for m in sorted(METHODS, key=len, reverse=True) if method.startswith(m + "_")), None)
+
+
+def _rank(method: str, first: tuple[str, ...] = ()) -> tuple:
+    """Where a method's rows stand: `first`, then the RL methods in report order, each variant
+    right after its method, then anything else by name."""
+    order = [*first, *METHODS]
+    if method in order:
+        return (order.index(method), 0, method)
+    base = base_method(method)
+    return (order.index(base), 1, method) if base else (len(order), 0, method)
+
+
 def label_of(name: str, protocol: str | None = None) -> str:
     """A table row's method: the method (seeds pooled), and ' (st-iter)' for that protocol. `name`
     is a results row's name, "policy (protocol)", or an episode's policy with its protocol."""
@@ -51,11 +69,10 @@ def label_of(name: str, protocol: str | None = None) -> str:
 def in_row_order(methods) -> list[str]:
     """Baselines first (BO, random search, the warm-up), then the RL methods, then anything else;
     a method's ST-iter row right after its multi-turn row."""
-    order = ["bo", "random", "warm-up", *METHODS]
 
     def key(label: str):
         method = label.removesuffix(" (st-iter)")
-        return (order.index(method) if method in order else len(order), method, label != method)
+        return (*_rank(method, ("bo", "random", "warm-up")), label != method)
 
     return sorted(methods, key=key)
 
@@ -152,11 +169,10 @@ def run_table(episodes: list[dict], tasks: list[str]) -> str:
         "| run | protocol | avg best score | episodes that simulated no design | ended at the first turn |",
         "|---|---|---:|---:|---:|",
     ]
-    rank = ["warm-up", *METHODS]
 
     def order(run: tuple[str, str]):
         method, seed = method_of(run[0])
-        return (rank.index(method) if method in rank else len(rank), method, seed or 0, run[1])
+        return (*_rank(method, ("warm-up",)), seed or 0, run[1])
 
     for policy, protocol in sorted(runs, key=order):
         mine = runs[(policy, protocol)]
@@ -261,12 +277,14 @@ def _curves_by_method(results: dict) -> dict[str, list[list[float]]]:
 
 
 def load_runs(root: Path) -> dict[str, dict[int, list[dict]]]:
+    """Each training run's metrics by method (a variant run under its own name) and seed, in
+    report order."""
     runs: dict[str, dict[int, list[dict]]] = defaultdict(dict)
     for path in sorted(root.glob("*-s*/metrics.jsonl")):
         method, _, seed = path.parent.name.rpartition("-s")
-        if method in METHODS and seed.isdigit():
+        if base_method(method) and seed.isdigit():
             runs[method][int(seed)] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return runs
+    return {method: runs[method] for method in sorted(runs, key=_rank)}
 
 
 def _series(lines: list[dict], key: str) -> tuple[list[int], list[float]]:
@@ -285,11 +303,19 @@ def plot_training(runs: dict, path: Path) -> None:
 
     keys = [("reward/mean", "mean turn reward"), ("entropy", "entropy"), ("response_length/mean", "response tokens")]
     fig, axes = plt.subplots(1, len(keys), figsize=(15, 4))
-    for method in METHODS:
-        for seed, lines in sorted(runs.get(method, {}).items()):
+    for method, seeds in runs.items():
+        # a method's colour; its variants in the same colour with markers
+        color = f"C{METHODS.index(base_method(method))}"
+        marker = None if method in METHODS else "x"
+        for seed, lines in sorted(seeds.items()):
             for ax, (key, _) in zip(axes, keys):
                 steps, values = _series(lines, key)
-                style = {"color": f"C{METHODS.index(method)}", "linestyle": SEED_STYLES[seed % len(SEED_STYLES)]}
+                style = {
+                    "color": color,
+                    "marker": marker,
+                    "markersize": 3,
+                    "linestyle": SEED_STYLES[seed % len(SEED_STYLES)],
+                }
                 ax.plot(steps, values, label=f"{method} s{seed}", alpha=0.8, **style)
     for ax, (_, title) in zip(axes, keys):
         ax.set(title=title, xlabel="step")
@@ -323,8 +349,8 @@ def training_table(runs: dict, root: Path) -> str:
         "| format errors (last 4) | wall |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for method in METHODS:
-        for seed, rows in sorted(runs.get(method, {}).items()):
+    for method, seeds in runs.items():
+        for seed, rows in sorted(seeds.items()):
             if not rows:
                 continue
             wall_file = root / f"{method}-s{seed}.time"
