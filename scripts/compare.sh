@@ -13,6 +13,9 @@
 # Knobs (environment): SEEDS, METHODS, STEPS, CONFIG, QUERIES (language-model policies, per task),
 # BASELINE_QUERIES (BO and random search), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side),
 # EVAL_WORKERS (simulation workers of each evaluation), KEEP (e.g. docs/results/compare-2).
+# A variant run: a METHODS entry METHOD_VARIANT (e.g. tl_grpo_own) trains METHOD with the config
+# overrides in VARIANT_VARIANT, e.g. VARIANT_own="algorithm.end_reward=own"; tlgrpo report
+# gives it rows of its own next to METHOD's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
@@ -29,6 +32,19 @@ WARMUP_EPISODES=${WARMUP_EPISODES:-352}
 PARALLEL=${PARALLEL:-2}
 EVAL_WORKERS=${EVAL_WORKERS:-1}
 KEEP=${KEEP:-}
+method_args() {  # run name: the config overrides that make it (algorithm.name, a variant's settings)
+  local base
+  for base in tl_grpo traj_grpo single_turn gtpo; do
+    if [ "$1" = "$base" ]; then echo "algorithm.name=$base"; return 0; fi
+    if [[ $1 == "${base}_"* ]]; then
+      local knob="VARIANT_${1#"${base}_"}"
+      [ -n "${!knob:-}" ] || { echo "$1: set $knob to the variant's config overrides" >&2; return 1; }
+      echo "algorithm.name=$base ${!knob}"; return 0
+    fi
+  done
+  echo "$1: not a method (tl_grpo, traj_grpo, single_turn, gtpo) or METHOD_VARIANT" >&2; return 1
+}
+for method in $METHODS; do method_args "$method" > /dev/null || exit 2; done
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
@@ -58,10 +74,12 @@ keep() {  # the small outputs of every finished stage, into KEEP (a folder to co
 }
 
 train() {  # method seed: train, evaluate the final policy at once, keep its outputs
-  local run="$OUT/$1-s$2" resume="" started=$SECONDS
+  local run="$OUT/$1-s$2" resume="" started=$SECONDS args
+  args=$(method_args "$1")
   if [ ! -f "$run/final/config.json" ]; then
     [ -f "$run/checkpoints/latest" ] && resume="--resume"
-    $T train "$CONFIG" algorithm.name="$1" run.seed="$2" run.out_dir="$run" run.steps="$STEPS" \
+    # shellcheck disable=SC2086  # args holds separate overrides
+    $T train "$CONFIG" $args run.seed="$2" run.out_dir="$run" run.steps="$STEPS" \
       model.path="$OUT/warmup/final" $resume >> "$run.log" 2>&1 || true
     echo "$((SECONDS - started)) s wall" >> "$run.time"
     [ -f "$run/final/config.json" ] || { echo "training $run did not finish: see $run.log"; return 1; }

@@ -1,0 +1,30 @@
+"""scripts/compare.sh refuses a run it cannot make before it starts anything (the warm-up alone
+takes 20 minutes): an unknown method, or a variant run whose settings are not given."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare.sh"
+
+
+def _compare(out: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(SCRIPT), str(out)], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("methods", "says"),
+    [
+        ("tl_grpo ppo", "ppo: not a method (tl_grpo, traj_grpo, single_turn, gtpo) or METHOD_VARIANT"),
+        ("tl_grpo_own", "tl_grpo_own: set VARIANT_own to the variant's config overrides"),
+    ],
+)
+def test_a_run_it_cannot_make_stops_the_script_before_anything_starts(tmp_path, methods, says):
+    out = tmp_path / "compare"
+    done = _compare(out, METHODS=methods)
+    assert done.returncode == 2 and says in done.stderr
+    assert not out.exists()
