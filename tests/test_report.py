@@ -14,6 +14,8 @@ from system.evaluation.report import (
     label_of,
     load_runs,
     method_of,
+    seed_mean,
+    trailing_mean,
     training_table,
     write_report,
 )
@@ -280,3 +282,14 @@ def test_a_variant_run_gets_its_own_rows_next_to_its_method(tmp_path):
     assert list(load_runs(tmp_path)) == ["tl_grpo", "tl_grpo_own"]
     table = training_table(load_runs(tmp_path), tmp_path)
     assert table.index("| tl_grpo s0 |") < table.index("| tl_grpo_own s1 | 1 | 1 |") and "sweep" not in table
+
+
+def test_a_methods_training_curve_is_the_seeds_mean_smoothed_over_steps():
+    assert trailing_mean([0.0, 4.0, 2.0, 6.0, 8.0], width=2) == [0.0, 2.0, 3.0, 4.0, 7.0]
+    assert trailing_mean([1.0, 3.0], width=4) == [1.0, 2.0]  # fewer points at the start
+    seeds = {
+        0: [{"step": 0, "reward/mean": 0.1}, {"step": 1, "reward/mean": 0.3}, {"step": 2, "reward/mean": 0.5}],
+        1: [{"step": 0, "reward/mean": 0.3}, {"step": 1}, {"step": 2, "reward/mean": 0.1}],  # step 1 not logged
+    }
+    steps, values = seed_mean(seeds, "reward/mean")
+    assert steps == [0, 2] and values == [pytest.approx(0.2), pytest.approx(0.3)]

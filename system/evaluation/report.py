@@ -293,9 +293,24 @@ def _series(lines: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 
 SEED_STYLES = ("-", "--", ":", "-.")  # a run's line by its seed, so that three seeds stay apart
+SMOOTHING = 4  # steps in the trailing mean of a method's curve: 4 queries a step are noisy
+
+
+def trailing_mean(values: list[float], width: int = SMOOTHING) -> list[float]:
+    """Each point's mean with the `width - 1` before it (fewer at the start)."""
+    return [statistics.fmean(values[max(0, k - width + 1) : k + 1]) for k in range(len(values))]
+
+
+def seed_mean(seeds: dict[int, list[dict]], key: str) -> tuple[list[int], list[float]]:
+    """A method's curve: at each step that every seed reached, the mean of the seeds' values."""
+    series = [dict(zip(*_series(lines, key))) for lines in seeds.values()]
+    steps = sorted(set.intersection(*(set(s) for s in series))) if series else []
+    return steps, [statistics.fmean(s[step] for s in series) for step in steps]
 
 
 def plot_training(runs: dict, path: Path) -> None:
+    """Each run faint (its seed's line style), and each method's mean over its seeds in bold,
+    smoothed over SMOOTHING steps: the bold lines are what to compare, the faint ones their spread."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -307,18 +322,17 @@ def plot_training(runs: dict, path: Path) -> None:
         # a method's colour; its variants in the same colour with markers
         color = f"C{METHODS.index(base_method(method))}"
         marker = None if method in METHODS else "x"
-        for seed, lines in sorted(seeds.items()):
-            for ax, (key, _) in zip(axes, keys):
+        for ax, (key, _) in zip(axes, keys):
+            for seed, lines in sorted(seeds.items()):
                 steps, values = _series(lines, key)
-                style = {
-                    "color": color,
-                    "marker": marker,
-                    "markersize": 3,
-                    "linestyle": SEED_STYLES[seed % len(SEED_STYLES)],
-                }
-                ax.plot(steps, values, label=f"{method} s{seed}", alpha=0.8, **style)
+                style = SEED_STYLES[seed % len(SEED_STYLES)]
+                ax.plot(steps, values, color=color, linestyle=style, alpha=0.25, linewidth=0.8)
+            steps, values = seed_mean(seeds, key)
+            label = f"{method} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
+            ax.plot(steps, trailing_mean(values), color=color, marker=marker, markersize=4, linewidth=2, label=label)
     for ax, (_, title) in zip(axes, keys):
-        ax.set(title=title, xlabel="step")
+        ax.set(title=f"{title} ({SMOOTHING}-step mean over seeds; faint: each run)", xlabel="step")
+        ax.title.set_fontsize(9)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
