@@ -17,6 +17,7 @@ from system.evaluation.report import (
     seed_mean,
     trailing_mean,
     training_table,
+    trend_table,
     write_report,
 )
 
@@ -293,3 +294,14 @@ def test_a_methods_training_curve_is_the_seeds_mean_smoothed_over_steps():
     }
     steps, values = seed_mean(seeds, "reward/mean")
     assert steps == [0, 2] and values == [pytest.approx(0.2), pytest.approx(0.3)]
+
+
+def test_the_trend_table_says_whether_a_curve_still_moves():
+    def run(values):
+        return [{"step": k, "reward/mean": v} for k, v in enumerate(values)]
+
+    runs = {"tl_grpo": {0: run([0.0, 0.0, 0.3, 0.3, 0.3, 0.3])}, "gtpo": {0: run([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])}}
+    table = trend_table(runs)
+    assert "| tl_grpo | 1 | 0.000 | 0.300 | 0.300 | +0.000 |" in table  # flat over its last two thirds
+    assert "| gtpo | 1 | 0.050 | 0.250 | 0.450 | +0.200 |" in table  # still rising
+    assert trend_table({"tl_grpo": {0: run([0.1])}}) == ""

@@ -14,6 +14,7 @@ each method's turns did: simulated, refused, ended, unparsed; and each run on it
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import statistics
@@ -387,6 +388,27 @@ def training_table(runs: dict, root: Path) -> str:
     return "\n".join(lines)
 
 
+def trend_table(runs: dict, key: str = "reward/mean", parts: int = 3) -> str:
+    """Whether a method's training curve has flattened: the mean over its seeds of `key`, averaged
+    over each of `parts` equal spans of the steps that every seed reached, and the last span minus
+    the one before it (near 0 when the curve is flat, the sign of its trend otherwise)."""
+    lines = []
+    for method, seeds in runs.items():
+        _, values = seed_mean(seeds, key)
+        if len(values) < parts:
+            continue
+        bounds = [round(k * len(values) / parts) for k in range(parts + 1)]
+        spans = [values[a:b] for a, b in itertools.pairwise(bounds)]
+        means = [statistics.fmean(span) for span in spans]
+        cells = " | ".join(f"{m:.3f}" for m in means)
+        lines.append(f"| {method} | {len(seeds)} | {cells} | {means[-1] - means[-2]:+.3f} |")
+    if not lines:
+        return ""
+    head = " | ".join(f"part {k + 1} of {parts}" for k in range(parts))
+    top = [f"| method | seeds | {head} | last minus the one before |", "|---|---:|" + "---:|" * (parts + 1)]
+    return "\n".join([*top, *lines])
+
+
 def load_evals(folders: list[Path]) -> tuple[dict, list[dict]] | None:
     """One evaluation's results and episodes from the folders that exist, merged: the policies
     in training runs on one query count (e.g. 30 a task) and BO and random search on another
@@ -455,6 +477,9 @@ def write_report(root: Path) -> Path:
     if runs:
         plot_training(runs, root / "training_curves.png")
         parts += ["## Training", "", training_table(runs, root), "", "![training curves](training_curves.png)", ""]
+        if trend := trend_table(runs):
+            parts += ["Mean turn reward over each third of the run, seeds averaged (flat when the last two agree):", ""]
+            parts += [trend, ""]
     if evals:
         plot_turns(evals, root / "turn_curves.png")
         parts += ["![per-turn curves](turn_curves.png)", ""]
