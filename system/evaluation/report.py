@@ -24,19 +24,23 @@ from pathlib import Path
 from system.config import ALGORITHMS
 
 METHODS = ALGORITHMS  # the RL methods, in report order
-_RUN = re.compile(r"^hf:.*?/(?P<method>[a-z_]+)-s(?P<seed>\d+)/final")
+_LM = re.compile(r"^(?:hf|vllm):")  # a local language model's policy: through the HF or the vLLM engine
+_RUN = re.compile(r"^(?:hf|vllm):.*?/(?P<method>[a-z_]+)-s(?P<seed>\d+)/final")
 _PROTOCOL = re.compile(r" \((?P<protocol>multi-turn|st-iter|n/a)\)$")
 INTERVAL_DRAWS = 2000  # bootstrap resamples of the queries behind an average
 
 
 def method_of(row_name: str) -> tuple[str, int | None]:
-    """('tl_grpo', 0) for an RL run's row, ('warm-up', None) for the warm-up, else the name."""
+    """('tl_grpo', 0) for an RL run's row, ('warm-up', None) for the warm-up, ('base model', None)
+    for an installed model named without a folder (`vllm:smollm2-135m`), else the name."""
     name = _PROTOCOL.sub("", row_name)
     match = _RUN.match(name)
     if match:
         return match["method"], int(match["seed"])
-    if name.startswith("hf:") and "warmup" in name:
+    if _LM.match(name) and "warmup" in name:
         return "warm-up", None
+    if _LM.match(name) and "/" not in name:
+        return "base model", None
     return name, None
 
 
@@ -73,7 +77,7 @@ def in_row_order(methods) -> list[str]:
 
     def key(label: str):
         method = label.removesuffix(" (st-iter)")
-        return (*_rank(method, ("bo", "random", "warm-up")), label != method)
+        return (*_rank(method, ("bo", "random", "base model", "warm-up")), label != method)
 
     return sorted(methods, key=key)
 
@@ -162,7 +166,7 @@ def run_table(episodes: list[dict], tasks: list[str]) -> str:
     of its episodes that simulated no design, and of those it ended at its first turn."""
     runs: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for e in episodes:
-        if e.get("task") in tasks and e["policy"].startswith("hf:") and e.get("best_score") is not None:
+        if e.get("task") in tasks and _LM.match(e["policy"]) and e.get("best_score") is not None:
             runs[(e["policy"], e.get("protocol") or "n/a")].append(e)
     if not runs:
         return ""
@@ -173,7 +177,7 @@ def run_table(episodes: list[dict], tasks: list[str]) -> str:
 
     def order(run: tuple[str, str]):
         method, seed = method_of(run[0])
-        return (*_rank(method, ("warm-up",)), seed or 0, run[1])
+        return (*_rank(method, ("base model", "warm-up")), seed or 0, run[1])
 
     for policy, protocol in sorted(runs, key=order):
         mine = runs[(policy, protocol)]
@@ -465,7 +469,7 @@ def write_report(root: Path) -> Path:
         if lines and len({e["policy"] for e in lines}) > 2:
             parts += [f"Paired differences ({title}), on the queries both methods ran:", ""]
             parts += [difference_table(lines, result["tasks"]), ""]
-            between = difference_table(lines, result["tasks"], against=("warm-up", "tl_grpo"))
+            between = difference_table(lines, result["tasks"], against=("base model", "warm-up", "tl_grpo"))
             if between:
                 head = f"Paired differences between the language-model policies ({title}), each in its own protocol:"
                 parts += [head, "", between, ""]
