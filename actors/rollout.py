@@ -92,10 +92,9 @@ class BatchingEngine:
                 except TimeoutError:
                     break
             by_sampling: dict[tuple, list[_Request]] = {}
-            for req in batch:  # an engine that seeds the batch, not each request, batches one seed at a time
+            for req in batch:
                 s = req.sampling
-                seed = None if self.seeds_per_request else s.seed
-                by_sampling.setdefault((s.max_new_tokens, s.temperature, s.top_p, seed), []).append(req)
+                by_sampling.setdefault((s.max_new_tokens, s.temperature, s.top_p), []).append(req)
             for group in by_sampling.values():
                 async with self.lock:
                     try:
@@ -111,16 +110,8 @@ class BatchingEngine:
                     if not req.future.done():
                         req.future.set_result(result)
 
-    @property
-    def seeds_per_request(self) -> bool:
-        """Whether the engine samples each request with its own `Sampling.seed` (vLLM does)."""
-        return getattr(self.engine, "seeds_per_request", False)
-
     def _run(self, group: list[_Request]) -> list[Generation]:
-        prompts = [r.ids for r in group]
-        if self.seeds_per_request:
-            return self.engine.generate_batch(prompts, group[0].sampling, seeds=[r.sampling.seed for r in group])
-        return self.engine.generate_batch(prompts, group[0].sampling)
+        return self.engine.generate_batch([r.ids for r in group], group[0].sampling)
 
     async def update_weights(self, version: int, state_dict: dict[str, torch.Tensor]) -> None:
         async with self.lock:

@@ -75,27 +75,18 @@ class VLLMEngine:
     def generate(self, prompt_ids: list[int], sampling: Sampling) -> Generation:
         return self.generate_batch([prompt_ids], sampling)[0]
 
-    seeds_per_request = True  # each request samples from its own generator, whatever it is batched with
-
-    def generate_batch(
-        self, prompts: list[list[int]], sampling: Sampling, seeds: list[int | None] | None = None
-    ) -> list[Generation]:
-        """`seeds`: one per prompt, in place of `sampling.seed`."""
+    def generate_batch(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        def params(seed: int | None) -> SamplingParams:
-            return SamplingParams(
-                temperature=sampling.temperature,
-                top_p=sampling.top_p if sampling.temperature > 0 else 1.0,
-                max_tokens=sampling.max_new_tokens,
-                logprobs=0,  # the sampled token's log-prob only
-                seed=seed,
-            )
-
-        per_prompt = [params(seed) for seed in seeds] if seeds is not None else params(sampling.seed)
-        requests = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
-        outputs = self.llm.generate(requests, per_prompt, use_tqdm=False)
+        params = SamplingParams(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p if sampling.temperature > 0 else 1.0,
+            max_tokens=sampling.max_new_tokens,
+            logprobs=0,  # the sampled token's log-prob only
+            seed=sampling.seed,
+        )
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False)
         results = []
         for output in outputs:
             completion = output.outputs[0]

@@ -132,28 +132,26 @@ VLLM_PYTHON = Path(__file__).resolve().parent.parent / ".venv-vllm" / "bin" / "p
 
 @pytest.mark.slow
 @pytest.mark.skipif(not VLLM_PYTHON.exists(), reason="no .venv-vllm: set-up ran with TLGRPO_SKIP_VLLM=1")
-def test_a_vllm_policy_is_evaluated_through_the_vllm_engine_and_samples_apart_from_its_batch(
-    ray_cluster, tmp_path, capsys
-):
-    """`--policy vllm:PATH`: the rollout actors' engine, under .venv-vllm, evaluates a local model;
-    each request has its own seed, so the replies are the same one at a time and 8 in flight."""
+def test_a_vllm_policy_is_evaluated_through_the_vllm_engine_with_the_seed_it_was_given(ray_cluster, tmp_path, capsys):
+    """`--policy vllm:PATH`: the rollout actors' engine, under .venv-vllm, evaluates a local model,
+    both protocols; --seed seeds its sampler, so the same seed and request order repeat the replies."""
     from system.models.tiny import build_tiny_model
 
     tiny = build_tiny_model(tmp_path / "tiny")
     args = ["eval", "--policy", f"vllm:{tiny}", "--tasks", "ota5t_generic", "--queries", "2", "--budget", "2"]
-    args += ["--protocol", "multi-turn", "--protocol", "st-iter", "--max-new-tokens", "16", "--seed", "3"]
-    args += ["--workers", "1", "--on-the-fly"]
-    replies = {}
-    for concurrency in ("1", "8"):
-        out = tmp_path / f"eval-{concurrency}"
-        assert main([*args, "--concurrency", concurrency, "--out", str(out)]) == 0
+    args += ["--protocol", "multi-turn", "--protocol", "st-iter", "--max-new-tokens", "16"]
+    args += ["--workers", "1", "--concurrency", "1", "--on-the-fly"]
+    replies = []
+    for run, seed in enumerate(("3", "3", "4")):
+        out = tmp_path / f"eval-{run}"
+        assert main([*args, "--seed", seed, "--out", str(out)]) == 0
         episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
         assert len(episodes) == 4 and {e["policy"] for e in episodes} == {f"vllm:{tiny}"}
         assert {e["protocol"] for e in episodes} == {"multi-turn", "st-iter"}
         assert all(len(e["turns"]) >= 2 and not e["failure"] for e in episodes)
-        replies[concurrency] = sorted(
-            (e["protocol"], e["seed"], [t["reply"] for t in e["turns"][1:]]) for e in episodes
-        )
+        assert all(e["n_tokens"] > 0 for e in episodes if e["protocol"] == "multi-turn")
+        replies.append(sorted((e["protocol"], e["seed"], [t["reply"] for t in e["turns"][1:]]) for e in episodes))
     capsys.readouterr()
-    assert replies["1"] == replies["8"]
-    assert len({str(r[2]) for r in replies["1"]}) > 1  # sampled, not one reply for every query
+    assert replies[0] == replies[1]  # seed 3 twice
+    assert replies[0] != replies[2]  # seed 4
+    assert len({str(r[2]) for r in replies[0]}) > 1  # sampled, not one reply for every query

