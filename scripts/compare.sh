@@ -16,6 +16,13 @@
 # A variant run: a METHODS entry METHOD_VARIANT (e.g. tl_grpo_own) trains METHOD with the config
 # overrides in VARIANT_VARIANT, e.g. VARIANT_own="algorithm.end_reward=own"; tlgrpo report
 # gives it rows of its own next to METHOD's.
+# A pretrained model: WARMUP_FROM names it (an installed model or a folder; default null, the
+# config's tiny model from scratch), WARMUP_FLAGS sets the warm-up's schedule, BASE evaluates the
+# model itself as the base model's rows, and ENGINE=vllm evaluates every policy on the vLLM
+# engine (vllm:PATH). Grid B of docs/results.md:
+#   CONFIG=compare-smollm2 WARMUP_FROM=smollm2-135m BASE=smollm2-135m ENGINE=vllm PARALLEL=1 \
+#   WARMUP_FLAGS="--epochs 1 --batch-episodes 4 --lr 5e-4" METHODS="tl_grpo traj_grpo" SEEDS=0 \
+#   STEPS=50 KEEP=docs/results/compare-smollm2 bash scripts/compare.sh runs/compare-smollm2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
@@ -32,6 +39,11 @@ WARMUP_EPISODES=${WARMUP_EPISODES:-352}
 PARALLEL=${PARALLEL:-2}
 EVAL_WORKERS=${EVAL_WORKERS:-1}
 KEEP=${KEEP:-}
+WARMUP_FROM=${WARMUP_FROM:-null}
+WARMUP_FLAGS=${WARMUP_FLAGS:-"--epochs 12 --batch-episodes 8 --lr 3e-3"}
+BASE=${BASE:-}
+ENGINE=${ENGINE:-hf}
+case $ENGINE in hf | vllm) ;; *) echo "ENGINE=$ENGINE: use hf or vllm" >&2; exit 2 ;; esac
 method_args() {  # run name: the config overrides that make it (algorithm.name, a variant's settings)
   local base
   for base in tl_grpo traj_grpo single_turn gtpo; do
@@ -48,9 +60,10 @@ for method in $METHODS; do method_args "$method" > /dev/null || exit 2; done
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
-  $T sft "$CONFIG" run.out_dir="$OUT/warmup" model.path=null learner.schedule=cosine learner.warmup_steps=10 \
-    sim.max_workers=2 learner.threads_per_rank=2 learner.cpus_per_rank=2 \
-    --episodes "$WARMUP_EPISODES" --epochs 12 --batch-episodes 8 --lr 3e-3 --budgets 5 | tee "$OUT/warmup.log"
+  # shellcheck disable=SC2086  # WARMUP_FLAGS holds separate flags
+  $T sft "$CONFIG" run.out_dir="$OUT/warmup" model.path="$WARMUP_FROM" learner.schedule=cosine \
+    learner.warmup_steps=10 sim.max_workers=2 learner.threads_per_rank=2 learner.cpus_per_rank=2 \
+    --episodes "$WARMUP_EPISODES" $WARMUP_FLAGS --budgets 5 | tee "$OUT/warmup.log"
 fi
 
 evaluate() {  # folder tasks queries policy-and-protocol flags...
@@ -65,8 +78,8 @@ evaluate() {  # folder tasks queries policy-and-protocol flags...
 protocols=()
 for protocol in $PROTOCOLS; do protocols+=(--protocol "$protocol"); done
 evaluate_policy() {  # name model-folder: the held-out evaluation of one policy, both domains
-  evaluate "eval-in-$1" in-domain "$QUERIES" --policy "hf:$2" "${protocols[@]}" &&
-    evaluate "eval-out-$1" out-of-domain "$QUERIES" --policy "hf:$2" "${protocols[@]}"
+  evaluate "eval-in-$1" in-domain "$QUERIES" --policy "$ENGINE:$2" "${protocols[@]}" &&
+    evaluate "eval-out-$1" out-of-domain "$QUERIES" --policy "$ENGINE:$2" "${protocols[@]}"
 }
 keep() {  # the small outputs of every finished stage, into KEEP (a folder to commit)
   [ -n "$KEEP" ] && $T report "$OUT" --keep "$KEEP" > /dev/null
@@ -90,6 +103,7 @@ train() {  # method seed: train, evaluate the final policy at once, keep its out
 
 evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random
 evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random
+[ -z "$BASE" ] || evaluate_policy base "$BASE"
 evaluate_policy warmup "$OUT/warmup/final"
 keep
 

@@ -1,5 +1,5 @@
 """scripts/compare.sh refuses a run it cannot make before it starts anything (the warm-up alone
-takes 20 minutes): an unknown method, or a variant run whose settings are not given."""
+takes 20 minutes): an unknown method or engine, or a variant run whose settings are not given."""
 
 import os
 import subprocess
@@ -17,14 +17,15 @@ def _compare(out: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    ("methods", "says"),
+    ("env", "says"),
     [
-        ("tl_grpo ppo", "ppo: not a method (tl_grpo, traj_grpo, single_turn, gtpo) or METHOD_VARIANT"),
-        ("tl_grpo_own", "tl_grpo_own: set VARIANT_own to the variant's config overrides"),
+        ({"METHODS": "tl_grpo ppo"}, "ppo: not a method (tl_grpo, traj_grpo, single_turn, gtpo) or METHOD_VARIANT"),
+        ({"METHODS": "tl_grpo_own"}, "tl_grpo_own: set VARIANT_own to the variant's config overrides"),
+        ({"ENGINE": "vlm"}, "ENGINE=vlm: use hf or vllm"),
     ],
 )
-def test_a_run_it_cannot_make_stops_the_script_before_anything_starts(tmp_path, methods, says):
+def test_a_run_it_cannot_make_stops_the_script_before_anything_starts(tmp_path, env, says):
     out = tmp_path / "compare"
-    done = _compare(out, METHODS=methods)
+    done = _compare(out, **env)
     assert done.returncode == 2 and says in done.stderr
     assert not out.exists()

@@ -32,6 +32,18 @@ def test_method_of_reads_runs_warmup_and_baselines():
     assert label_of("hf:runs/compare/gtpo-s2/final", "multi-turn") == "gtpo"
 
 
+def test_vllm_rows_read_as_hf_ones_and_an_installed_model_is_the_base_model():
+    from system.evaluation.report import in_row_order
+
+    assert method_of("vllm:runs/c/traj_grpo-s0/final (multi-turn)") == ("traj_grpo", 0)
+    assert method_of("vllm:runs/c/warmup/final (st-iter)") == ("warm-up", None)
+    assert method_of("vllm:smollm2-135m (multi-turn)") == ("base model", None)
+    assert method_of("hf:smollm2-135m (st-iter)") == ("base model", None)
+    assert method_of("openai:gpt (multi-turn)") == ("openai:gpt", None)
+    labels = ["tl_grpo", "warm-up", "base model (st-iter)", "bo", "base model"]
+    assert in_row_order(labels) == ["bo", "base model", "base model (st-iter)", "warm-up", "tl_grpo"]
+
+
 def test_bootstrap_interval_has_the_width_of_the_query_sample():
     """Resampling queries within each task: no spread, no width; a fair coin over 100 queries is
     0.5 with a 95 % interval of about +-1.96 * 0.05; a query's seeds are averaged first."""
