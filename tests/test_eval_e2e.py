@@ -155,3 +155,16 @@ def test_a_vllm_policy_is_evaluated_through_the_vllm_engine_with_the_seed_it_was
     assert replies[0] == replies[1]  # seed 3 twice
     assert replies[0] != replies[2]  # seed 4
     assert len({str(r[2]) for r in replies[0]}) > 1  # sampled, not one reply for every query
+
+
+@pytest.mark.skipif(not VLLM_PYTHON.exists(), reason="no .venv-vllm: set-up ran with TLGRPO_SKIP_VLLM=1")
+def test_a_vllm_engine_that_cannot_start_stops_the_evaluation_with_one_line(ray_cluster, tmp_path, capsys):
+    from system.models.tiny import build_tiny_model
+
+    broken = build_tiny_model(tmp_path / "tiny")
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    args = ["eval", "--policy", f"vllm:{broken}", "--tasks", "ota5t_generic", "--queries", "1", "--budget", "1"]
+    assert main([*args, "--workers", "1", "--on-the-fly", "--out", str(tmp_path / "eval")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"tlgrpo: vllm:{broken}: the vLLM engine failed (")
+    assert err[-1].endswith("the finished episodes are kept: run the same command with --resume")

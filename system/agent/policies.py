@@ -246,18 +246,28 @@ def vllm_opener(
 
     async def speak(ids: list[int], state: AgentState):
         nonlocal actor, seeded
-        if actor is None:
-            import ray
+        import ray
 
+        if actor is None:
             from actors.rollout import RolloutActor
 
-            # no logical CPU: generation and simulation take turns, and the engine's threads are set
-            remote = ray.remote(num_cpus=0, max_concurrency=512, runtime_env=runtime_env)(RolloutActor)
+            # no logical CPU: generation and simulation take turns, and the engine's threads are set;
+            # an engine process that dies is started again and its requests asked again
+            remote = ray.remote(
+                num_cpus=0, max_concurrency=512, max_restarts=2, max_task_retries=2, runtime_env=runtime_env
+            )(RolloutActor)
             actor = remote.remote(path, 0.05, max_batch, threads, "vllm", kv_cache_mb)
             seeded = actor.reseed.remote(seed) if seed is not None else None
-        if seeded is not None:  # every request waits for the seed, the first one's and the rest
-            await seeded
-        return await actor.generate.remote(ids, sampling)
+        try:
+            if seeded is not None:  # every request waits for the seed, the first one's and the rest
+                await seeded
+            return await actor.generate.remote(ids, sampling)
+        except ray.exceptions.RayError as exc:  # every episode would fail alike: stop, keep what finished
+            cause = str(exc).strip().splitlines()[-1]
+            raise EndpointError(
+                f"vllm:{path}: the vLLM engine failed ({cause}); the finished episodes are kept: "
+                "run the same command with --resume"
+            ) from None
 
     return token_opener(speak, fmt)
 
