@@ -1,5 +1,6 @@
 """`tlgrpo report`: method names from evaluation rows, seeds pooled, tables and figures written."""
 
+import gzip
 import json
 
 import pytest
@@ -183,6 +184,11 @@ def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
         (root / folder / "results.json").write_text(json.dumps(_results(rows)))
         episode = {"policy": rows[0]["method"].split(" (")[0], "turns": [{"action": "initial"}]}
         (root / folder / "episodes.jsonl").write_text(json.dumps(episode) + "\n")
+    copied_back = root / "eval-in-bo"  # a kept folder copied in: its episodes gzipped already
+    copied_back.mkdir()
+    (copied_back / "results.json").write_text(json.dumps(_results([_row("bo (n/a)", 0.2, 0.2, [0, 0.2])])))
+    bo_episode = {"policy": "bo", "turns": [{"action": "initial"}]}
+    (copied_back / "episodes.jsonl.gz").write_bytes(gzip.compress(json.dumps(bo_episode).encode() + b"\n"))
     (root / "eval-in-gtpo-s0").mkdir()  # still running: episodes, no results
     (root / "eval-in-gtpo-s0" / "episodes.jsonl").write_text("{}\n")
 
@@ -194,7 +200,10 @@ def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
         "eval-in-baselines/episodes.jsonl.gz",
         "eval-in-tl_grpo-s0/results.json",
         "eval-in-tl_grpo-s0/episodes.jsonl.gz",
+        "eval-in-bo/results.json",
+        "eval-in-bo/episodes.jsonl.gz",
     }
+    assert (kept / "eval-in-bo" / "episodes.jsonl.gz").read_bytes() == (copied_back / "episodes.jsonl.gz").read_bytes()
     report = write_report(kept).read_text()
     assert "| tl_grpo |" in report and "| random |" in report  # both folders merged
     assert "| tl_grpo s0 | 1 | 1 |" in report and "300 s" in report
@@ -249,6 +258,8 @@ def test_language_model_rows_are_paired_within_their_protocol_and_listed_run_by_
     assert "| tl_grpo (st-iter) | +0.100 (+0.100 to +0.100) | - | 10 |" in table  # 0.6 - 0.5, not 0.6 - 0.2
     assert "| warm-up | - | -0.100 (" in table and "| warm-up (st-iter) | - | -0.100 (-0.100 to -0.100) |" in table
     assert difference_table(episodes, ["a"], against=("bo",)) == ""
+    warm_up_only = [e for e in episodes if "warmup" in e["policy"]]
+    assert difference_table(warm_up_only, ["a"], against=("warm-up",)) == ""  # only itself to pair with
 
     runs = run_table(episodes, ["a"])
     assert "| tl_grpo s0 | multi-turn | 0.400 | 0.00 | 0.00 |" in runs

@@ -37,6 +37,8 @@ def keep_small_outputs(root: Path, dest: Path) -> list[Path]:
             # mtime=0: the same episodes give the same bytes, so an unchanged folder is no change to commit
             target.write_bytes(gzip.compress(episodes.read_bytes(), mtime=0))
             written.append(target)
+        elif (folder / "episodes.jsonl.gz").exists():  # a kept folder copied back (BO and random from another)
+            written.append(_copy(folder / "episodes.jsonl.gz", dest / folder.name / "episodes.jsonl.gz"))
     for name in ("warmup/sft_metrics.jsonl", "warmup.log"):  # the warm-up's loss curve and summary
         if (root / name).exists():
             written.append(_copy(root / name, dest / name))

@@ -134,7 +134,7 @@ def difference_table(episodes: list[dict], tasks: list[str], against: tuple[str,
     """Every language-model row against each method of `against` on the same queries: the paired
     difference of best@budget with its 95 % interval; an interval that excludes 0 is a win or a
     loss, one that straddles it a tie at this many queries. A language-model method in `against`
-    (the warm-up, TL-GRPO) is taken in the row's own protocol. Empty when none of `against` ran."""
+    (the warm-up, TL-GRPO) is taken in the row's own protocol. Empty when no row has a pair."""
     scores = episode_scores(episodes, tasks)
     against = tuple(a for a in against if a in scores)
     if not against:
@@ -156,8 +156,9 @@ def difference_table(episodes: list[dict], tasks: list[str], against: tuple[str,
                 continue
             mean, lo, hi, common = diff
             cells.append(f"{mean:+.3f} ({lo:+.3f} to {hi:+.3f})")
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {common} |")
-    return "\n".join(lines)
+        if any(cell != "-" for cell in cells):  # a row with nothing to pair against is left out
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {common} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def run_table(episodes: list[dict], tasks: list[str]) -> str:
