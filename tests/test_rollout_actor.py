@@ -80,12 +80,11 @@ VLLM_PYTHON = Path(__file__).resolve().parent.parent / ".venv-vllm" / "bin" / "p
 
 
 def test_an_interpreter_that_is_not_there_is_refused_by_name():
-    from system.config import ConfigError
-    from system.rl.actor_env import actor_runtime_env
+    from actors.runtime_env import actor_runtime_env
 
     assert actor_runtime_env(None) is None
     assert actor_runtime_env(None, threads=3) == {"env_vars": {"OMP_NUM_THREADS": "3"}}
-    with pytest.raises(ConfigError, match=r"rollout.python: '.venv-nope/bin/python' is not an executable"):
+    with pytest.raises(ValueError, match=r"rollout.python: '.venv-nope/bin/python' is not an executable"):
         actor_runtime_env(".venv-nope/bin/python")
 
 
@@ -96,7 +95,7 @@ def test_a_vllm_rollout_actor_runs_in_the_vllm_environment_and_takes_weights(ray
     from the trainer's), called from this environment like any rollout actor."""
     import ray
 
-    from system.rl.actor_env import actor_runtime_env
+    from actors.runtime_env import actor_runtime_env
 
     # two threads on half a CPU: Ray's OMP_NUM_THREADS would say 1, and the engine's kernels
     # would find another thread count than they were planned with

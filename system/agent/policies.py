@@ -232,14 +232,14 @@ def vllm_opener(
 
     from transformers import AutoTokenizer
 
-    from system.rl.actor_env import actor_runtime_env
+    from actors.runtime_env import actor_runtime_env
 
     if not Path(path, "config.json").is_file():
         raise ValueError(
             f"vllm:{path}: no model folder there (no config.json); give a Hugging Face model folder "
             "or an installed model's name (`tlgrpo model list`)"
         )
-    runtime_env = actor_runtime_env(python, threads)  # a missing interpreter is refused here, by name
+    runtime_env = actor_runtime_env(python, threads, setting=f"vllm:{path}")  # a missing interpreter: refused now
     fmt = ChatFormat(AutoTokenizer.from_pretrained(path))
     sampling = Sampling(max_new_tokens, temperature, top_p)
     actor = seeded = None

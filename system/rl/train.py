@@ -16,17 +16,25 @@ import sys
 import time
 from pathlib import Path
 
+from actors.runtime_env import actor_runtime_env
 from simworkers.catalog import resolve_tasks
 from simworkers.query import EVAL_SEED_BASE
 from system.config import ConfigError, TrainConfig, dump, to_dict
 from system.evaluation.datasets import QuerySource
 from system.models import policy_model_path
-from system.rl.actor_env import actor_runtime_env
 from system.rl.buffer import Buffer, Group
 from system.rl.checkpoints import Checkpoints, TrainerState
 from system.rl.metrics import best_so_far_metrics, rollout_metrics
 from system.runtime import init_ray
 from wire.sampling import Sampling
+
+
+def rollout_runtime_env(python: str | None, threads: int | None) -> dict | None:
+    """The rollout actors' runtime_env; an interpreter that is not there is a config error."""
+    try:
+        return actor_runtime_env(python, threads)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def infrastructure_faults() -> tuple[type[BaseException], ...]:
@@ -170,7 +178,7 @@ class Trainer:
             max_concurrency=512,
             max_restarts=-1,
             max_task_retries=-1,
-            runtime_env=actor_runtime_env(cfg.rollout.python, threads if cfg.rollout.engine == "vllm" else None),
+            runtime_env=rollout_runtime_env(cfg.rollout.python, threads if cfg.rollout.engine == "vllm" else None),
         )(RolloutActor)
         handles = [
             remote.remote(

