@@ -186,20 +186,24 @@ class LLMPolicy(Policy):
         return episode
 
 
+def _check_model_folder(kind: str, path: str) -> None:
+    from pathlib import Path
+
+    if not Path(path, "config.json").is_file():
+        raise ValueError(
+            f"{kind}:{path}: no model folder there (no config.json); give a Hugging Face model folder "
+            "or an installed model's name (`tlgrpo model list`)"
+        )
+
+
 def hf_opener(
     path: str, max_new_tokens: int = 256, temperature: float = 1.0, top_p: float = 0.95, seed: int | None = None, **_
 ) -> Opener:
     """Token conversations with a local Hugging Face model; concurrent episodes share batches."""
-    from pathlib import Path
-
     from actors.hf_engine import HFEngine
-
-    if not Path(path, "config.json").is_file():
-        raise ValueError(
-            f"hf:{path}: no model folder there (no config.json); give a Hugging Face model folder "
-            "or an installed model's name (`tlgrpo model list`)"
-        )
     from actors.rollout import BatchingEngine
+
+    _check_model_folder("hf", path)
 
     model = HFEngine(path)
     engine = BatchingEngine(model, batch_window_s=0.01, max_batch=32)
@@ -228,17 +232,11 @@ def vllm_opener(
     request, once the evaluation's Ray is up, and its sampler is seeded with `seed` (as the HF
     engine's: replies repeat when the requests come in the same order and batches). No seed goes
     with a request: vLLM on CPU cannot split a seeded request's prompt across steps."""
-    from pathlib import Path
-
     from transformers import AutoTokenizer
 
     from actors.runtime_env import actor_runtime_env
 
-    if not Path(path, "config.json").is_file():
-        raise ValueError(
-            f"vllm:{path}: no model folder there (no config.json); give a Hugging Face model folder "
-            "or an installed model's name (`tlgrpo model list`)"
-        )
+    _check_model_folder("vllm", path)
     runtime_env = actor_runtime_env(python, threads, setting=f"vllm:{path}")  # a missing interpreter: refused now
     fmt = ChatFormat(AutoTokenizer.from_pretrained(path))
     sampling = Sampling(max_new_tokens, temperature, top_p)
@@ -308,12 +306,10 @@ def make_policy(spec: str, **options) -> Policy:
     if spec.startswith("bo:"):
         return BayesOpt(spec[3:])
     kind, _, target = spec.partition(":")
-    if kind == "hf" and target:
+    if kind in ("hf", "vllm") and target:
         resolve = options.pop("resolve", None) or (lambda name: name)  # an installed model's name -> folder
-        return LLMPolicy(f"hf:{target}", hf_opener(resolve(target), **options))
-    if kind == "vllm" and target:
-        resolve = options.pop("resolve", None) or (lambda name: name)
-        return LLMPolicy(f"vllm:{target}", vllm_opener(resolve(target), **options))
+        opener = hf_opener if kind == "hf" else vllm_opener
+        return LLMPolicy(f"{kind}:{target}", opener(resolve(target), **options))
     if kind == "openai" and target:
         return LLMPolicy(f"openai:{options.get('model') or 'default'}", openai_opener(target, **options))
     raise ValueError(f"unknown policy {spec!r}: use random, bo, bo:CONFIG, hf:PATH, vllm:PATH or openai:BASE_URL")
