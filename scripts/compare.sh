@@ -3,9 +3,9 @@
 # methods x SEEDS from it (equal simulation budget, trained at the evaluation budget T = 5), then
 # the held-out evaluation of every policy, multi-turn and ST-iter, against Bayesian optimisation
 # and random search on the same queries (more of them for the two baselines), and the report.
-# Every stage skips what is already finished, a killed training resumes from its checkpoint and a
-# killed evaluation from its episodes, so the script can be run again after a stop: it picks up
-# where the files say. Each policy is evaluated as soon as it is trained (its own eval-in-RUN and
+# Every stage skips what is already finished, a killed warm-up or training resumes from its
+# checkpoint and a killed evaluation from its episodes, so the script can be run again after a
+# stop: it picks up where the files say. Each policy is evaluated as soon as it is trained (its own eval-in-RUN and
 # eval-out-RUN folders, which tlgrpo report merges), and with KEEP set the small outputs of every
 # finished stage are copied there at once (tlgrpo report --keep), so that committing KEEP after
 # each run loses at most the run in progress with the machine.
@@ -60,10 +60,12 @@ for method in $METHODS; do method_args "$method" > /dev/null || exit 2; done
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
+  resume=""  # a killed warm-up goes on from its episodes and its latest checkpoint
+  [ -f "$OUT/warmup/sft_run.json" ] && resume="--resume"
   # shellcheck disable=SC2086  # WARMUP_FLAGS holds separate flags
   $T sft "$CONFIG" run.out_dir="$OUT/warmup" model.path="$WARMUP_FROM" learner.schedule=cosine \
     learner.warmup_steps=10 sim.max_workers=2 learner.threads_per_rank=2 learner.cpus_per_rank=2 \
-    --episodes "$WARMUP_EPISODES" $WARMUP_FLAGS --budgets 5 | tee "$OUT/warmup.log"
+    --episodes "$WARMUP_EPISODES" $WARMUP_FLAGS --budgets 5 $resume | tee -a "$OUT/warmup.log"
 fi
 
 evaluate() {  # folder tasks queries policy-and-protocol flags...

@@ -53,3 +53,73 @@ def test_sft_batch_trains_on_reply_tokens_only(fmt, sim):
         reply_tokens = sum(seg.end - seg.start for seg in sample.segments)
         assert sum(mask) == reply_tokens < len(sample.ids)
         assert adv == [1.0 if m else 0.0 for m in mask]
+
+
+def _sft(out, *extra: str, **kw):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+    env.update(WANDB_MODE="offline", RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1")
+    cmd = [
+        str(Path(sys.executable).parent / "tlgrpo"), "sft", "tiny-cpu", f"run.out_dir={out}",
+        "tasks.train=[ota5t_generic]", "sim.max_workers=1", "--episodes", "6", "--epochs", "4",
+        "--batch-episodes", "1", "--budgets", "1", "--checkpoint-every", "4", *extra,
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_killed_warm_up_resumes_to_the_model_it_would_have_made(tmp_path):
+    """A warm-up killed after its first checkpoint, resumed with --resume, reads its episodes
+    back, trains each remaining batch once and exports the same weights as one never killed;
+    a warm-up asked for other settings refuses to resume."""
+    import json
+    import os
+    import signal
+    import time
+
+    import torch
+
+    whole = _sft(tmp_path / "whole")
+    log, _ = whole.communicate(timeout=400)
+    assert whole.returncode == 0, log[-3000:]
+
+    out = tmp_path / "killed"
+    proc = _sft(out, start_new_session=True)
+    latest, deadline = out / "checkpoints" / "latest", time.monotonic() + 400
+    while not (latest.exists() and latest.read_text().strip() == "step_000004"):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started
+    proc.wait()
+    assert not (out / "final").exists(), "the warm-up finished before it was killed: nothing was resumed"
+    episodes = (out / "sft_episodes.jsonl").stat().st_mtime_ns
+
+    refused = _sft(out, "--lr", "0.01", "--resume")
+    log, _ = refused.communicate(timeout=120)
+    assert refused.returncode == 2 and "lr 0.001 -> 0.01" in log, log[-2000:]
+    again = _sft(out)
+    log, _ = again.communicate(timeout=120)
+    assert again.returncode == 2 and "--resume" in log, log[-2000:]
+
+    resumed = _sft(out, "--resume")
+    log, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, log[-3000:]
+    assert "resumed the warm-up from" in log and "at step 4" in log
+    assert (out / "sft_episodes.jsonl").stat().st_mtime_ns == episodes  # read back, not made again
+    steps = [json.loads(x)["step"] for x in (out / "sft_metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(24))  # every batch once, in order
+    reference, got = _weights(tmp_path / "whole" / "final"), _weights(out / "final")
+    assert reference.keys() == got.keys()
+    for name, tensor in reference.items():
+        torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6, msg=name)

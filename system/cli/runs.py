@@ -232,7 +232,16 @@ def cmd_sft(args) -> int:
     from system.rl.sft import run_sft
 
     cfg = _train_config(args)
-    report = run_sft(cfg, args.episodes, args.epochs, args.batch_episodes, args.lr, args.budgets)
+    report = run_sft(
+        cfg,
+        args.episodes,
+        args.epochs,
+        args.batch_episodes,
+        args.lr,
+        args.budgets,
+        resume=args.resume,
+        checkpoint_every=args.checkpoint_every,
+    )
     print(
         f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
         f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s\n"
@@ -316,6 +325,12 @@ def add_commands(sub) -> None:
         type=budget_list,
         default=None,
         help="comma-separated episode budgets, cycled (default: algorithm.budget), e.g. 3,5",
+    )
+    p.add_argument("--checkpoint-every", type=positive_int, default=20, help="steps between warm-up checkpoints")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the warm-up in run.out_dir (its episodes, its latest checkpoint), given the flags it began with",
     )
     p.set_defaults(func=cmd_sft)
 

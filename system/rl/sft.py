@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +28,10 @@ from system.agent.dialogue import run_turns
 from system.agent.episode import Simulate
 from system.agent.protocol import first_message, tool_schema
 from system.agent.turns import AgentState
-from system.config import TrainConfig
+from system.config import ConfigError, TrainConfig
 from system.models import policy_model_path
 from system.rl.buffer import Group, Sample, Segment
+from system.rl.checkpoints import Checkpoints, TrainerState
 from system.runtime import init_ray
 from wire.sampling import Generation
 
@@ -136,6 +139,56 @@ def format_rate(model_path: str, tasks: list[Task], n: int, budget: int, max_new
     return ok / max(1, n)
 
 
+def batch_plan(n: int, epochs: int, batch_episodes: int, seed: int) -> list[list[int]]:
+    """The episodes of every step: each epoch a fresh shuffle (one random stream from `seed`),
+    cut into batches of `batch_episodes`. A function of its arguments, so a resumed warm-up
+    trains the batches its killed run had left, in the same order."""
+    rng, order, plan = random.Random(seed), list(range(n)), []
+    for _ in range(epochs):
+        rng.shuffle(order)
+        plan += [order[lo : lo + batch_episodes] for lo in range(0, n, batch_episodes)]
+    return plan
+
+
+SFT_ARGS = "sft_run.json"  # what the warm-up was asked for; a resumed warm-up must ask the same
+SFT_EPISODES = "sft_episodes.jsonl"  # the synthetic episodes, written once, read again on resume
+
+
+def save_samples(path: Path, samples: list[Sample]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(asdict(s)) + "\n" for s in samples))
+    os.replace(tmp, path)
+
+
+def load_samples(path: Path) -> list[Sample]:
+    samples = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        row["segments"] = [Segment(**seg) for seg in row["segments"]]
+        samples.append(Sample(**row))
+    return samples
+
+
+def check_resume(out: Path, asked: dict, resume: bool, checkpoints: Checkpoints) -> bool:
+    """Whether this warm-up continues one in `out`: only with `resume`, and only one that was
+    asked for the same episodes and schedule (anything else would train a different model)."""
+    latest, recorded = checkpoints.latest(), out / SFT_ARGS
+    if not resume:
+        if latest is not None:
+            raise ConfigError(
+                f"run.out_dir {out} already holds warm-up checkpoint {latest.name}: "
+                "pass --resume to continue it, or choose another run.out_dir"
+            )
+        return False
+    if not recorded.exists():
+        return False  # nothing was started here: a fresh warm-up
+    before = json.loads(recorded.read_text())
+    changed = [f"{key} {before.get(key)!r} -> {value!r}" for key, value in asked.items() if before.get(key) != value]
+    if changed:
+        raise ConfigError(f"--resume: the warm-up in {out} was started with other settings ({'; '.join(changed)})")
+    return True
+
+
 def run_sft(
     cfg: TrainConfig,
     episodes: int,
@@ -144,9 +197,16 @@ def run_sft(
     lr: float,
     budgets: list[int] | None = None,
     measure_format: bool = True,
+    resume: bool = False,
+    checkpoint_every: int = 20,
 ) -> dict:
     """Train the format warm-up; `budgets` (default: the config's) are the episodes' budgets.
-    `measure_format` samples 32 first replies from the result and counts those that parse."""
+    `measure_format` samples 32 first replies from the result and counts those that parse.
+
+    The episodes are written to the run folder once made, and the learner is checkpointed every
+    `checkpoint_every` steps: with `resume`, a killed warm-up reads its
+    episodes back and goes on from its latest checkpoint, through the same batches in the same
+    order, to the model it would have made unkilled."""
     from transformers import AutoTokenizer
 
     from learner.group import LearnerGroup
@@ -156,38 +216,66 @@ def run_sft(
     budgets = budgets or [cfg.algorithm.budget]
     out = Path(cfg.run.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    checkpoints = Checkpoints(out / "checkpoints", cfg.run.keep_checkpoints)
+    asked = {
+        "model": cfg.model.path,
+        "tasks": cfg.tasks.train,
+        "seed": cfg.run.seed,
+        "episodes": episodes,
+        "epochs": epochs,
+        "batch_episodes": batch_episodes,
+        "lr": lr,
+        "budgets": budgets,
+    }
+    resuming = check_resume(out, asked, resume, checkpoints)
+    (out / SFT_ARGS).write_text(json.dumps(asked, indent=1))
     model_path = policy_model_path(cfg.model, out, cfg.run.seed)
     init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + cfg.sim.max_workers)
     tasks = resolve_tasks(cfg.tasks.train)
     fmt = ChatFormat(AutoTokenizer.from_pretrained(model_path))
     started = time.perf_counter()
-    pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
-    try:
-        samples = asyncio.run(synthetic_batch(tasks, cfg.run.seed * 1_000_003, episodes, budgets, fmt, pool.submit))
-    finally:
-        pool.shutdown()
+    saved = out / SFT_EPISODES
+    if resuming and saved.exists():
+        samples = load_samples(saved)
+    else:
+        pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
+        try:
+            samples = asyncio.run(synthetic_batch(tasks, cfg.run.seed * 1_000_003, episodes, budgets, fmt, pool.submit))
+        finally:
+            pool.shutdown()
+        save_samples(saved, samples)
     data_s = time.perf_counter() - started
     learner = LearnerGroup(cfg.learner.model_copy(update={"lr": lr}), model_path)
-    log = []
+    metrics_path = out / "sft_metrics.jsonl"
     try:
-        order = list(range(len(samples)))
-        rng = random.Random(cfg.run.seed)
-        total = epochs * -(-len(samples) // batch_episodes)
-        step = 0
-        for _ in range(epochs):
-            rng.shuffle(order)
-            for lo in range(0, len(order), batch_episodes):
-                batch = sft_arrow([samples[i] for i in order[lo : lo + batch_episodes]])
-                metrics = learner.sft_step(batch, step, total)
+        state = TrainerState(step=0, version=0, seed=cfg.run.seed)
+        latest = checkpoints.latest() if resuming else None
+        if latest is not None:
+            state = checkpoints.load_state(latest)
+            learner.load(str(latest / "learner"))
+            print(f"resumed the warm-up from {latest} at step {state.step}")
+        log = [json.loads(x) for x in metrics_path.read_text().splitlines()] if latest is not None else []
+        log = [x for x in log if x["step"] < state.step]  # steps after the checkpoint are trained again
+        metrics_path.write_text("".join(json.dumps(x) + "\n" for x in log))
+        plan = batch_plan(len(samples), epochs, batch_episodes, cfg.run.seed)
+        with metrics_path.open("a") as metrics_file:
+            for step, indices in enumerate(plan):
+                if step < state.step:
+                    continue
+                metrics = learner.sft_step(sft_arrow([samples[i] for i in indices]), step, len(plan))
                 log.append({"step": step, **metrics})
-                if step % 10 == 0 or step == total - 1:
-                    print(f"sft step {step + 1}/{total}  loss {metrics['loss']:.4f}  tokens {metrics['action_tokens']}")
-                step += 1
+                metrics_file.write(json.dumps(log[-1]) + "\n")
+                metrics_file.flush()
+                if step % 10 == 0 or step == len(plan) - 1:
+                    loss, tokens = metrics["loss"], metrics["action_tokens"]
+                    print(f"sft step {step + 1}/{len(plan)}  loss {loss:.4f}  tokens {tokens}")
+                state = TrainerState(step + 1, step + 1, cfg.run.seed, [*state.trained, step])
+                if state.step % checkpoint_every == 0 and state.step < len(plan):
+                    checkpoints.save(state, learner.save)
         final = out / "final"
         learner.export(str(final))
     finally:
         learner.shutdown()
-    (out / "sft_metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in log))
     rate = None
     if measure_format:
         rate = format_rate(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
