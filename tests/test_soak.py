@@ -33,7 +33,7 @@ def test_a_short_soak_loses_nothing_and_trains_every_batch_once(tmp_path):
     sims = report["simulations"]
     assert sims["load"]["lost"] == 0 and sims["training"]["lost"] == 0
     assert sims["load"]["requested"] == sum(sims["load"]["answered"].values())
-    assert sims["load"]["checked_wrong"] == sims["load"]["infrastructure"]
+    assert sims["load"]["checked_wrong"] == sims["load"]["infrastructure"], sims["load"]["wrong"]
     assert sims["load"]["answered"].get("timeout", 0) >= 1  # a hang came back as a timeout
     train = report["training"]
     assert train["lineage"] == {"steps": 5, "trained": 5, "trained_twice": 0, "skipped": [], "in_order": True}

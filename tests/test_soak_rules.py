@@ -141,3 +141,21 @@ def test_ngspice_does_not_outlive_a_killed_simulation_worker(trap_task):
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     pytest.fail("the ngspice child went on iterating after its worker was killed")
+
+
+def test_a_wrong_answer_breaks_the_promise_and_says_which_design_and_why():
+    from system.soak.run import broken_promises
+
+    def report(wrong: list[dict], infrastructure: int) -> dict:
+        load = {"lost": 0, "checked_wrong": len(wrong), "infrastructure": infrastructure, "wrong": wrong}
+        lineage = {"steps": 1, "trained": 1, "trained_twice": 0, "skipped": [], "in_order": True}
+        return {
+            "simulations": {"load": load, "training": {"lost": 0}},
+            "training": {"lineage": lineage, "data_position": {"steps_with_other_queries": []}},
+        }
+
+    late = {"kind": "ok", "status": "timeout", "reason": "no answer in 5 s", "f3db": None, "corner_hz": 1e6}
+    lost = {"kind": "ok", "status": "failed", "reason": "infrastructure: actor died", "f3db": None, "corner_hz": 1e6}
+    assert broken_promises(report([lost], 1)) == []  # a dead actor's answer is counted apart
+    (problem,) = broken_promises(report([lost, late], 1))
+    assert problem.startswith("1 answers do not fit") and "ok design, timeout: no answer in 5 s" in problem

@@ -276,7 +276,8 @@ def _account(settings: SoakSettings, trainer: SoakTrainer, load: SimLoad, inject
         "node_added": kinds["node_added"],
         "node_removed": kinds["node_removed"],
     }
-    right = sum(circuit.answer_matches(k, d, s, m, r) for k, d, s, r, m in load.records)
+    wrong = [(k, d, s, r, m) for k, d, s, r, m in load.records if not circuit.answer_matches(k, d, s, m, r)]
+    right = len(load.records) - len(wrong)
     infra = sum(r.startswith("infrastructure") for _, _, _, r, _ in load.records)
     last_pool = trainer.pools[-1] if trainer.pools else None
     training_answered: Counter = Counter()
@@ -291,6 +292,11 @@ def _account(settings: SoakSettings, trainer: SoakTrainer, load: SimLoad, inject
             "checked_right": right,
             "checked_wrong": len(load.records) - right,
             "infrastructure": infra,
+            # the answers that did not fit, so that a failed soak says which and why (at most 20)
+            "wrong": [
+                {"kind": k, "status": st, "reason": r[:200], "f3db": m.get("f3db"), "corner_hz": circuit.corner_hz(d)}
+                for k, d, st, r, m in wrong[:20]
+            ],
         },
         "training": {
             "requested": sum(training_answered.values()) + sum(p.unanswered for p in trainer.pools),
@@ -333,7 +339,10 @@ def broken_promises(report: dict) -> list[str]:
     if load["lost"] or sims["training"]["lost"]:
         problems.append(f"simulations lost: {load['lost']} of the load, {sims['training']['lost']} of the training")
     if load["checked_wrong"] > load["infrastructure"]:
-        problems.append(f"{load['checked_wrong'] - load['infrastructure']} answers do not fit the design that asked")
+        problems.append(
+            f"{load['checked_wrong'] - load['infrastructure']} answers do not fit the design that asked: "
+            + "; ".join(f"{w['kind']} design, {w['status']}: {w['reason'] or w['f3db']}" for w in load["wrong"][:5])
+        )
     lin = train["lineage"]
     if lin["trained_twice"] or lin["skipped"] or not lin["in_order"]:
         problems.append(f"training lineage broken: {lin}")
