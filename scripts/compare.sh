@@ -2,7 +2,8 @@
 # The comparison of docs/results.md, end to end on one CPU machine: a format warm-up, the four RL
 # methods x SEEDS from it (equal simulation budget, trained at the evaluation budget T = 5), then
 # the held-out evaluation of every policy, multi-turn and ST-iter, against Bayesian optimisation
-# and random search on the same queries (more of them for the two baselines), and the report.
+# and random search on the same queries (more of them for the two baselines), the warm-up's own
+# evaluation last, and the report.
 # Every stage skips what is already finished, a killed warm-up or training resumes from its
 # checkpoint and a killed evaluation from its episodes, so the script can be run again after a
 # stop: it picks up where the files say. Each policy is evaluated as soon as it is trained (its own eval-in-RUN and
@@ -106,7 +107,6 @@ train() {  # method seed: train, evaluate the final policy at once, keep its out
 evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random
 evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random
 [ -z "$BASE" ] || evaluate_policy base "$BASE"
-evaluate_policy warmup "$OUT/warmup/final"
 keep
 
 runs=()
@@ -116,4 +116,7 @@ for ((i = 0; i < ${#runs[@]}; i += PARALLEL)); do  # PARALLEL runs side by side 
   for run in "${runs[@]:i:PARALLEL}"; do train $run & pids+=($!); done
   for pid in "${pids[@]}"; do wait "$pid" || true; done
 done
+# the warm-up's rows last: a reference for what RL added, where the runs are what the grid is
+# for (on the vLLM engine one policy's evaluation takes hours, and a session's time goes to them)
+evaluate_policy warmup "$OUT/warmup/final" && keep
 $T report "$OUT"
