@@ -123,3 +123,19 @@ def test_a_killed_warm_up_resumes_to_the_model_it_would_have_made(tmp_path):
     assert reference.keys() == got.keys()
     for name, tensor in reference.items():
         torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_with_changes_a_synthetic_call_sets_a_few_parameters_and_keeps_the_rest(fmt, sim):
+    samples = asyncio.run(synthetic_batch(TASKS, 3, 4, [3], fmt, sim, changes=2))
+    counts = []
+    for sample in samples:
+        task = load_task(sample.task)
+        for seg in sample.segments[:-1]:
+            parsed = parse_reply(fmt.tokenizer.decode(sample.ids[seg.start : seg.end], skip_special_tokens=True), task)
+            assert parsed.format_ok and parsed.action == "call", parsed.errors
+            assert set(parsed.arguments) <= {p.name for p in task.params}
+            for name, value in parsed.arguments.items():
+                p = next(p for p in task.params if p.name == name)
+                assert p.lo * 0.99 <= parse_quantity(value, p.unit) <= p.hi * 1.01, name
+            counts.append(len(parsed.arguments))
+    assert set(counts) == {1, 2}  # 1 to `changes` parameters a call, both seen in 12 calls

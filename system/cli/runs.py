@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from system.agent.episode import PROTOCOLS
-from system.cli.common import BACKEND_NAMES, CliError, budget_list, positive_int
+from system.cli.common import BACKEND_NAMES, CliError, budget_list, non_negative_int, positive_int
 from system.evaluation.progress import WorkProgress
 from system.runtime import init_ray
 
@@ -241,6 +241,7 @@ def cmd_sft(args) -> int:
         args.budgets,
         resume=args.resume,
         checkpoint_every=args.checkpoint_every,
+        changes=args.changes,
     )
     print(
         f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
@@ -327,6 +328,12 @@ def add_commands(sub) -> None:
         help="comma-separated episode budgets, cycled (default: algorithm.budget), e.g. 3,5",
     )
     p.add_argument("--checkpoint-every", type=positive_int, default=20, help="steps between warm-up checkpoints")
+    p.add_argument(
+        "--changes",
+        type=non_negative_int,
+        default=0,
+        help="each synthetic call sets 1 to N parameters (drawn at random) and keeps the rest; 0: whole designs",
+    )
     p.add_argument(
         "--resume",
         action="store_true",

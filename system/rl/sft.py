@@ -44,10 +44,12 @@ ANALYSES = (
 )
 
 
-def call_text(task: Task, design: dict[str, float], rng: random.Random) -> str:
+def call_text(task: Task, design: dict[str, float], rng: random.Random, names: list[str] | None = None) -> str:
     """Values in the SI-prefix form the prompt shows ranges in ("24.7u"): a small model copies
-    that notation far more readily than it converts to exponents, and it takes fewer tokens."""
-    args = {p.name: format_si(design[p.name], "", 3) for p in task.params}
+    that notation far more readily than it converts to exponents, and it takes fewer tokens.
+    `names` (default: every parameter) are the ones the call sets; the others keep their values."""
+    chosen = set(names) if names is not None else {p.name for p in task.params}
+    args = {p.name: format_si(design[p.name], "", 3) for p in task.params if p.name in chosen}
     return (
         f"<Analyze>{rng.choice(ANALYSES)}</Analyze>\n<tool_call>"
         + json.dumps({"name": "simulate", "arguments": args})
@@ -58,31 +60,42 @@ def call_text(task: Task, design: dict[str, float], rng: random.Random) -> str:
 END_TEXT = "<Analyze>The budget is spent; the best design so far stands.</Analyze>\n<Design End>"
 
 
-def scripted_speaker(task: Task, fmt: ChatFormat, seed: int) -> Speaker:
+def scripted_speaker(task: Task, fmt: ChatFormat, seed: int, changes: int = 0) -> Speaker:
     """Replies that call `simulate` with a random design while simulations are left, then end;
-    each reply is its text's token ids and the stop token."""
+    each reply is its text's token ids and the stop token. With `changes` > 0 a call sets 1 to
+    `changes` parameters, drawn at random, to random values and keeps the rest (the protocol's
+    omitted parameters): a short call that stays inside the ranges if those few values do."""
     rng = random.Random(seed)
     np_rng = np.random.default_rng(seed)
+    names = [p.name for p in task.params]
+
+    def call() -> str:
+        design = random_design(task, np_rng)
+        if changes <= 0:
+            return call_text(task, design, rng)
+        return call_text(task, design, rng, rng.sample(names, rng.randint(1, min(changes, len(names)))))
 
     async def speak(ids: list[int], state: AgentState) -> Generation:
-        text = call_text(task, random_design(task, np_rng), rng) if state.left > 0 else END_TEXT
+        text = call() if state.left > 0 else END_TEXT
         return Generation([*fmt.tokenizer.encode(text, add_special_tokens=False), fmt.stop_id], [], True)
 
     return speak
 
 
-async def synthetic_episode(task: Task, seed: int, budget: int, fmt: ChatFormat, simulate: Simulate) -> Sample:
+async def synthetic_episode(
+    task: Task, seed: int, budget: int, fmt: ChatFormat, simulate: Simulate, changes: int = 0
+) -> Sample:
     """One whole conversation as token ids; a segment per reply (its tokens, stop token included)."""
     query = make_query(task, seed)
     state = AgentState.opening(query, await simulate(task, query.initial), budget)
-    opener = token_opener(scripted_speaker(task, fmt, seed), fmt)
+    opener = token_opener(scripted_speaker(task, fmt, seed, changes), fmt)
     dialogue = await run_turns(opener, task, query, state, budget, simulate)
     segments = [Segment(s.reply.span.start, s.reply.span.end, 1.0, [], s.turn) for s in dialogue.steps]
     return Sample(dialogue.conversation.ids, segments, task.name, seed, dialogue.state.best, True, 0, 0)
 
 
 async def synthetic_batch(
-    tasks: list[Task], first_seed: int, n: int, budgets: list[int], fmt, simulate
+    tasks: list[Task], first_seed: int, n: int, budgets: list[int], fmt, simulate, changes: int = 0
 ) -> list[Sample]:
     """`n` episodes, cycling through the tasks and (independently) through the budgets, so that
     one warm-up serves training at one budget and evaluation at another."""
@@ -93,6 +106,7 @@ async def synthetic_batch(
             budgets[(i // len(tasks)) % len(budgets)],
             fmt,
             simulate,
+            changes,
         )
         for i in range(n)
     ]
@@ -199,9 +213,11 @@ def run_sft(
     measure_format: bool = True,
     resume: bool = False,
     checkpoint_every: int = 20,
+    changes: int = 0,
 ) -> dict:
     """Train the format warm-up; `budgets` (default: the config's) are the episodes' budgets.
     `measure_format` samples 32 first replies from the result and counts those that parse.
+    `changes` > 0: each synthetic call changes at most that many parameters (scripted_speaker).
 
     The episodes are written to the run folder once made, and the learner is checkpointed every
     `checkpoint_every` steps: with `resume`, a killed warm-up reads its
@@ -226,6 +242,7 @@ def run_sft(
         "batch_episodes": batch_episodes,
         "lr": lr,
         "budgets": budgets,
+        "changes": changes,
     }
     resuming = check_resume(out, asked, resume, checkpoints)
     (out / SFT_ARGS).write_text(json.dumps(asked, indent=1))
@@ -240,7 +257,8 @@ def run_sft(
     else:
         pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
         try:
-            samples = asyncio.run(synthetic_batch(tasks, cfg.run.seed * 1_000_003, episodes, budgets, fmt, pool.submit))
+            first_seed = cfg.run.seed * 1_000_003
+            samples = asyncio.run(synthetic_batch(tasks, first_seed, episodes, budgets, fmt, pool.submit, changes))
         finally:
             pool.shutdown()
         save_samples(saved, samples)
