@@ -6,10 +6,10 @@
 # evaluation last, and the report.
 # Every stage skips what is already finished, a killed warm-up or training resumes from its
 # checkpoint and a killed evaluation from its episodes, so the script can be run again after a
-# stop: it picks up where the files say. Each policy is evaluated as soon as it is trained (its own eval-in-RUN and
-# eval-out-RUN folders, which tlgrpo report merges), and with KEEP set the small outputs of every
-# finished stage are copied there at once (tlgrpo report --keep), so that committing KEEP after
-# each run loses at most the run in progress with the machine.
+# stop: it picks up where the files say. Each policy is evaluated as soon as it is trained (its
+# own eval-in-RUN and eval-out-RUN folders, which tlgrpo report merges), and with KEEP set the
+# small outputs of every finished stage are copied there at once (tlgrpo report --keep), so that
+# committing KEEP after each run loses at most the run in progress with the machine.
 #   bash scripts/compare.sh [OUT]      (default runs/compare)
 # Knobs (environment): SEEDS, METHODS, STEPS, CONFIG, QUERIES (language-model policies, per task),
 # BASELINE_QUERIES (BO and random search), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side),
@@ -22,7 +22,7 @@
 # model itself as the base model's rows, and ENGINE=vllm evaluates every policy on the vLLM
 # engine (vllm:PATH). Grid B of docs/results.md:
 #   CONFIG=compare-smollm2 WARMUP_FROM=smollm2-135m BASE=smollm2-135m ENGINE=vllm PARALLEL=1 \
-#   WARMUP_FLAGS="--epochs 1 --batch-episodes 4 --lr 5e-4" METHODS="tl_grpo traj_grpo" SEEDS=0 \
+#   WARMUP_FLAGS="--epochs 1 --batch-episodes 4 --lr 5e-4 --changes 3" METHODS="tl_grpo traj_grpo" SEEDS=0 \
 #   STEPS=50 KEEP=docs/results/compare-smollm2 bash scripts/compare.sh runs/compare-smollm2
 set -euo pipefail
 cd "$(dirname "$0")/.."
