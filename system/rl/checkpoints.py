@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from system.config import ConfigError
+
 
 @dataclass
 class TrainerState:
@@ -34,6 +36,17 @@ class Checkpoints:
             return None
         path = self.root / pointer.read_text().strip()
         return path if (path / "trainer.json").exists() else None
+
+    def resume_point(self, resume: bool, out_dir: Path) -> Path | None:
+        """The checkpoint a run continues from: the latest with `resume`, none without; a run
+        without `resume` is refused where a checkpoint already is, rather than overwrite it."""
+        latest = self.latest()
+        if latest is not None and not resume:
+            raise ConfigError(
+                f"run.out_dir {out_dir} already holds checkpoint {latest.name}: "
+                "pass --resume to continue it, or choose another run.out_dir"
+            )
+        return latest if resume else None
 
     def load_state(self, path: Path) -> TrainerState:
         return TrainerState(**json.loads((path / "trainer.json").read_text()))

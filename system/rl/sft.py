@@ -48,8 +48,7 @@ def call_text(task: Task, design: dict[str, float], rng: random.Random, names: l
     """Values in the SI-prefix form the prompt shows ranges in ("24.7u"): a small model copies
     that notation far more readily than it converts to exponents, and it takes fewer tokens.
     `names` (default: every parameter) are the ones the call sets; the others keep their values."""
-    chosen = set(names) if names is not None else {p.name for p in task.params}
-    args = {p.name: format_si(design[p.name], "", 3) for p in task.params if p.name in chosen}
+    args = {p.name: format_si(design[p.name], "", 3) for p in task.params if names is None or p.name in names}
     return (
         f"<Analyze>{rng.choice(ANALYSES)}</Analyze>\n<tool_call>"
         + json.dumps({"name": "simulate", "arguments": args})
@@ -183,24 +182,16 @@ def load_samples(path: Path) -> list[Sample]:
     return samples
 
 
-def check_resume(out: Path, asked: dict, resume: bool, checkpoints: Checkpoints) -> bool:
-    """Whether this warm-up continues one in `out`: only with `resume`, and only one that was
-    asked for the same episodes and schedule (anything else would train a different model)."""
-    latest, recorded = checkpoints.latest(), out / SFT_ARGS
-    if not resume:
-        if latest is not None:
-            raise ConfigError(
-                f"run.out_dir {out} already holds warm-up checkpoint {latest.name}: "
-                "pass --resume to continue it, or choose another run.out_dir"
-            )
-        return False
+def check_settings(out: Path, asked: dict) -> None:
+    """A resumed warm-up must be asked for what it began with (the episodes and the schedule):
+    anything else would train a different model."""
+    recorded = out / SFT_ARGS
     if not recorded.exists():
-        return False  # nothing was started here: a fresh warm-up
+        return  # nothing was started here: a fresh warm-up
     before = json.loads(recorded.read_text())
     changed = [f"{key} {before.get(key)!r} -> {value!r}" for key, value in asked.items() if before.get(key) != value]
     if changed:
         raise ConfigError(f"--resume: the warm-up in {out} was started with other settings ({'; '.join(changed)})")
-    return True
 
 
 def run_sft(
@@ -220,9 +211,9 @@ def run_sft(
     `changes` > 0: each synthetic call changes at most that many parameters (scripted_speaker).
 
     The episodes are written to the run folder once made, and the learner is checkpointed every
-    `checkpoint_every` steps: with `resume`, a killed warm-up reads its
-    episodes back and goes on from its latest checkpoint, through the same batches in the same
-    order, to the model it would have made unkilled."""
+    `checkpoint_every` steps: with `resume`, a killed warm-up reads its episodes back and goes on
+    from its latest checkpoint, through the same batches in the same order, to the model it
+    would have made unkilled."""
     from transformers import AutoTokenizer
 
     from learner.group import LearnerGroup
@@ -244,7 +235,9 @@ def run_sft(
         "budgets": budgets,
         "changes": changes,
     }
-    resuming = check_resume(out, asked, resume, checkpoints)
+    latest = checkpoints.resume_point(resume, out)
+    if resume:
+        check_settings(out, asked)
     (out / SFT_ARGS).write_text(json.dumps(asked, indent=1))
     model_path = policy_model_path(cfg.model, out, cfg.run.seed)
     init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + cfg.sim.max_workers)
@@ -252,7 +245,7 @@ def run_sft(
     fmt = ChatFormat(AutoTokenizer.from_pretrained(model_path))
     started = time.perf_counter()
     saved = out / SFT_EPISODES
-    if resuming and saved.exists():
+    if resume and saved.exists():
         samples = load_samples(saved)
     else:
         pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
@@ -267,7 +260,6 @@ def run_sft(
     metrics_path = out / "sft_metrics.jsonl"
     try:
         state = TrainerState(step=0, version=0, seed=cfg.run.seed)
-        latest = checkpoints.latest() if resuming else None
         if latest is not None:
             state = checkpoints.load_state(latest)
             learner.load(str(latest / "learner"))

@@ -65,13 +65,7 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(cfg.run.out_dir).resolve()
         self.checkpoints = Checkpoints(self.out / "checkpoints", cfg.run.keep_checkpoints)
-        latest = self.checkpoints.latest()
-        if latest is not None and not resume:
-            raise ConfigError(
-                f"run.out_dir {self.out} already holds checkpoint {latest.name}: "
-                "pass --resume to continue it, or choose another run.out_dir"
-            )
-        self.resume_from = latest if resume else None
+        self.resume_from = self.checkpoints.resume_point(resume, self.out)
         self.recoveries: list[dict] = []  # each fault the run recovered from: when, what, from where
         self.train_tasks = resolve_tasks(cfg.tasks.train)  # read once, not every step
 

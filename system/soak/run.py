@@ -277,7 +277,6 @@ def _account(settings: SoakSettings, trainer: SoakTrainer, load: SimLoad, inject
         "node_removed": kinds["node_removed"],
     }
     wrong = [(k, d, s, r, m) for k, d, s, r, m in load.records if not circuit.answer_matches(k, d, s, m, r)]
-    right = len(load.records) - len(wrong)
     infra = sum(r.startswith("infrastructure") for _, _, _, r, _ in load.records)
     last_pool = trainer.pools[-1] if trainer.pools else None
     training_answered: Counter = Counter()
@@ -289,8 +288,8 @@ def _account(settings: SoakSettings, trainer: SoakTrainer, load: SimLoad, inject
             "requested": load.requested,
             "answered": dict(Counter(s for _, _, s, _, _ in load.records)),
             "lost": load.lost,
-            "checked_right": right,
-            "checked_wrong": len(load.records) - right,
+            "checked_right": len(load.records) - len(wrong),
+            "checked_wrong": len(wrong),
             "infrastructure": infra,
             # the answers that did not fit, so that a failed soak says which and why (at most 20)
             "wrong": [
