@@ -116,6 +116,7 @@ def test_a_killed_warm_up_resumes_to_the_model_it_would_have_made(tmp_path):
     log, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, log[-3000:]
     assert "resumed the warm-up from" in log and "at step 4" in log
+    assert "that the tool takes" in log  # the first replies, counted as parsed and as accepted
     assert (out / "sft_episodes.jsonl").stat().st_mtime_ns == episodes  # read back, not made again
     steps = [json.loads(x)["step"] for x in (out / "sft_metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(24))  # every batch once, in order
@@ -139,3 +140,24 @@ def test_with_changes_a_synthetic_call_sets_a_few_parameters_and_keeps_the_rest(
                 assert p.lo * 0.99 <= parse_quantity(value, p.unit) <= p.hi * 1.01, name
             counts.append(len(parsed.arguments))
     assert set(counts) == {1, 2}  # 1 to `changes` parameters a call, both seen in 12 calls
+
+
+def test_a_first_reply_is_accepted_only_when_the_tool_would_simulate_it():
+    import random
+
+    from simworkers.query import make_query
+    from system.rl.sft import call_text, reply_standing
+
+    task = TASKS[0]
+    query = make_query(task, 3)
+    rng = random.Random(0)
+    p = task.params[0]
+    inside = call_text(task, {p.name: (p.lo + p.hi) / 2}, rng, [p.name])
+    above = call_text(task, {p.name: p.hi * 10}, rng, [p.name])  # the right digits, the wrong prefix
+    unknown = inside.replace(f'"{p.name}"', '"psrr_db"')
+    assert reply_standing(inside, task, query.initial) == "accepted"
+    assert reply_standing(END_TEXT, task, query.initial) == "accepted"
+    assert reply_standing(above, task, query.initial) == "refused"
+    assert reply_standing(unknown, task, query.initial) == "unparsed"
+    assert reply_standing(inside.replace("<Analyze>", "<Analysis>"), task, query.initial) == "unparsed"
+    assert reply_standing("I would raise the bias current.", task, query.initial) == "unparsed"

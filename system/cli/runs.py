@@ -246,7 +246,8 @@ def cmd_sft(args) -> int:
     print(
         f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
         f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s\n"
-        f"replies in the protocol's format (32 sampled first replies): {report['format_ok_rate']:.2f}\n"
+        f"32 sampled first replies: {report['format_ok_rate']:.2f} in the protocol's format, "
+        f"{report['accepted_rate']:.2f} that the tool takes (values inside the ranges)\n"
         f"start training from it: tlgrpo train CONFIG model.path={report['final_model']}"
     )
     return 0

@@ -128,28 +128,51 @@ def sft_arrow(samples: list[Sample]):
     return batch.set_column(index, batch.schema.field(index), pa.array(ones, pa.list_(pa.float32())))
 
 
-def format_rate(model_path: str, tasks: list[Task], n: int, budget: int, max_new_tokens: int) -> float:
-    """Share of first replies, sampled at temperature 1, that parse as a valid call or end."""
+def reply_standing(text: str, task: Task, initial: dict[str, float]) -> str:
+    """What the tool makes of one reply to the first message: "unparsed" (not in the format: no
+    call and no end, no <Analyze> block, an unknown parameter), "refused" (a call in the format
+    with a value outside its range, merged over the initial design as the tool merges it), or
+    "accepted"."""
+    from simworkers.validate import InvalidParams, validate_params
+    from system.agent.protocol import merged_design, parse_reply
+
+    parsed = parse_reply(text, task)
+    if not parsed.format_ok:
+        return "unparsed"
+    if parsed.action == "call":
+        try:
+            validate_params(task, merged_design(initial, parsed.arguments))
+        except InvalidParams:
+            return "refused"
+    return "accepted"
+
+
+def first_replies(model_path: str, tasks: list[Task], n: int, budget: int, max_new_tokens: int) -> dict[str, float]:
+    """First replies sampled at temperature 1 from `n` evaluation queries: the share that parse
+    as a call or an end (`format_ok_rate`), and the share the tool would take as they are
+    (`accepted_rate`: an end, or a call whose design, merged over the initial one, has every value
+    inside its range; reply_standing). A reply can parse and still be refused."""
     from actors.hf_engine import HFEngine
-    from system.agent.protocol import parse_reply
     from wire.sampling import Sampling
 
     engine = HFEngine(model_path)
     fmt = ChatFormat(engine.tokenizer)
-    ok = 0
+    parsed_ok = accepted = 0
     prompts, owners = [], []
     for i in range(n):
         task = tasks[i % len(tasks)]
         query = make_query(task, EVAL_SEED_BASE + i)
         fake = SimResult("ok", {m.name: 1.0 for m in task.metrics})
         prompts.append(fmt.prompt_ids(first_message(task, query, budget, query.initial, fake), [tool_schema(task)]))
-        owners.append(task)
+        owners.append((task, query))
     for start in range(0, n, 8):
         generations = engine.generate_batch(prompts[start : start + 8], Sampling(max_new_tokens, 1.0, 0.95))
-        for task, generation in zip(owners[start : start + 8], generations):
+        for (task, query), generation in zip(owners[start : start + 8], generations):
             text = engine.tokenizer.decode(generation.ids, skip_special_tokens=True)
-            ok += parse_reply(text, task).format_ok
-    return ok / max(1, n)
+            standing = reply_standing(text, task, query.initial)
+            parsed_ok += standing != "unparsed"
+            accepted += standing == "accepted"
+    return {"format_ok_rate": parsed_ok / max(1, n), "accepted_rate": accepted / max(1, n)}
 
 
 def batch_plan(n: int, epochs: int, batch_episodes: int, seed: int) -> list[list[int]]:
@@ -207,7 +230,8 @@ def run_sft(
     changes: int = 0,
 ) -> dict:
     """Train the format warm-up; `budgets` (default: the config's) are the episodes' budgets.
-    `measure_format` samples 32 first replies from the result and counts those that parse.
+    `measure_format` samples 32 first replies from the result: the share that parse, and the share
+    the tool would take as they are (first_replies).
     `changes` > 0: each synthetic call changes at most that many parameters (scripted_speaker).
 
     The episodes are written to the run folder once made, and the learner is checkpointed every
@@ -286,16 +310,16 @@ def run_sft(
         learner.export(str(final))
     finally:
         learner.shutdown()
-    rate = None
+    rates = {"format_ok_rate": None, "accepted_rate": None}
     if measure_format:
-        rate = format_rate(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
+        rates = first_replies(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
     return {
         "final_model": str(final),
         "episodes": len(samples),
         "steps": len(log),
         "first_loss": log[0]["loss"] if log else None,
         "last_loss": log[-1]["loss"] if log else None,
-        "format_ok_rate": rate,
+        **rates,
         "data_s": data_s,
         "wall_s": time.perf_counter() - started,
     }
