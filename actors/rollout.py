@@ -41,15 +41,22 @@ class Engine(Protocol):
 
 EngineName = Literal["hf", "vllm"]
 ENGINES: tuple[EngineName, ...] = get_args(EngineName)
+# the engine's weights and arithmetic; auto: the checkpoint's for vLLM (the learner's are float32),
+# float32 for the HF engine. bfloat16 halves a CPU engine's memory traffic (docs/design.md, "A real
+# model on two cores"); the learner keeps float32 and the truncated IS weight covers the difference
+EngineDtype = Literal["auto", "float32", "bfloat16"]
+ENGINE_DTYPES: tuple[EngineDtype, ...] = get_args(EngineDtype)
 
 
-def make_engine(kind: EngineName, model_path: str, kv_cache_mb: int = 256) -> Engine:
+def make_engine(kind: EngineName, model_path: str, kv_cache_mb: int = 256, dtype: EngineDtype = "auto") -> Engine:
+    if dtype not in ENGINE_DTYPES:
+        raise ValueError(f"unknown engine dtype {dtype!r}: use {', '.join(ENGINE_DTYPES)}")
     if kind == "hf":
-        return HFEngine(model_path)
+        return HFEngine(model_path, dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float32)
     if kind == "vllm":
         from actors.vllm_engine import VLLMEngine
 
-        return VLLMEngine(model_path, kv_cache_bytes=kv_cache_mb * 2**20)
+        return VLLMEngine(model_path, kv_cache_bytes=kv_cache_mb * 2**20, dtype=dtype)
     raise ValueError(f"unknown engine {kind!r}: use hf or vllm")
 
 
@@ -133,12 +140,13 @@ class RolloutActor:
         threads: int | None = None,
         engine: str = "hf",
         kv_cache_mb: int = 256,
+        dtype: EngineDtype = "auto",
     ):
         import uuid
 
         if threads:
             torch.set_num_threads(threads)
-        self.engine = BatchingEngine(make_engine(engine, model_path, kv_cache_mb), batch_window_s, max_batch)
+        self.engine = BatchingEngine(make_engine(engine, model_path, kv_cache_mb, dtype), batch_window_s, max_batch)
         self.incarnation = uuid.uuid4().hex  # a restarted actor is a new incarnation
 
     def identity(self) -> str:

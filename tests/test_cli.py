@@ -46,6 +46,7 @@ def test_simulate_params_from_file(tmp_path, capsys):
         (["simulate", "ota5t_generic", "--params", "{not json"], "--params: not valid JSON"),
         (["simulate", "ota5t_generic", "--params", "[1, 2]"], "expected a JSON object"),
         (["pdk", "install", "tsmc7"], "unknown process 'tsmc7'"),
+        (["bench", "prefill", "--python", "/no/such/python"], "--python /no/such/python: no interpreter there"),
     ],
 )
 def test_bad_arguments_get_one_clear_line_and_exit_2(args, message, capsys):

@@ -41,6 +41,7 @@ def test_overrides_are_typed_and_nested():
         ("tasks.train=[no_such_task]", ["tasks.train", "no_such_task"]),
         ("run.eval_baselines=[gpt]", ["run.eval_baselines", "'random'"]),
         ("learner.old_logprobs=engine learner.minibatches=2", ["learner.old_logprobs", "minibatches"]),
+        ("rollout.dtype=float16", ["rollout.dtype", "'bfloat16'"]),
     ],
 )
 def test_bad_values_name_the_key(override, words):

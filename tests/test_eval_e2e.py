@@ -103,6 +103,11 @@ def test_a_killed_evaluation_continues_with_resume_and_runs_only_what_is_missing
     changed = [a if a != "4" else "3" for a in args]
     assert main([*changed, "--resume"]) == 2
     assert "was started with queries = 4, not 3" in capsys.readouterr().err
+    assert main([*args, "--dtype", "bfloat16", "--resume"]) == 2
+    assert "was started with dtype = 'auto', not 'bfloat16'" in capsys.readouterr().err
+    identity = json.loads((out / "eval.json").read_text())
+    del identity["dtype"]  # as an evaluation started before eval.json had the key left it
+    (out / "eval.json").write_text(json.dumps(identity))
 
     assert main([*args, "--resume"]) == 0
     resumed = json.loads((out / "results.json").read_text())

@@ -194,3 +194,12 @@ def test_bench_decode_gives_the_same_ids_with_either_cache(tiny):
     report = run_decode_bench(tiny, groups=2, rows_per_group=3, history=40, new_tokens=6, repeat=1)
     assert report["same_ids"] and report["setting"]["rows"] == 6
     assert report["static_speedup"] == pytest.approx(report["dynamic_s"] / report["static_s"])
+
+
+def test_the_engine_dtype_is_chosen_by_name_and_a_wrong_one_is_refused(tiny):
+    from actors.rollout import make_engine
+
+    assert next(make_engine("hf", tiny).model.parameters()).dtype == torch.float32  # auto
+    assert next(make_engine("hf", tiny, dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match=r"float16.*auto, float32, bfloat16"):
+        make_engine("hf", tiny, dtype="float16")

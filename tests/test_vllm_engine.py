@@ -134,3 +134,19 @@ def test_the_installed_pretrained_model_serves_with_exact_logprobs_and_in_place_
     (after,) = served.generate_batch([prompt], FULL)
     assert after.version == 2
     assert torch.allclose(torch.tensor(after.logprobs), forward(after.ids), atol=2e-3)
+
+
+def test_a_bfloat16_engine_serves_float32_checkpoints_and_takes_float32_weights(models):
+    """rollout.dtype=bfloat16: the engine casts the learner's float32 checkpoint and updates; its
+    log-probs stay near the float32 forward's (the truncated IS weight takes the rest)."""
+    from transformers import AutoModelForCausalLM
+
+    served = VLLMEngine(models[0], kv_cache_bytes=64 * 2**20, dtype="bfloat16")
+    assert served.llm.llm_engine.model_config.dtype == torch.bfloat16
+    (generation,) = served.generate_batch([PROMPT], FULL)
+    gap = (torch.tensor(generation.logprobs) - _hf_logprobs(models[0], PROMPT, generation.ids)).abs()
+    assert generation.ids and gap.max() < 0.1
+    served.update_weights(4, AutoModelForCausalLM.from_pretrained(models[1], dtype=torch.float32).state_dict())
+    (after,) = served.generate_batch([PROMPT], FULL)
+    gap = (torch.tensor(after.logprobs) - _hf_logprobs(models[1], PROMPT, after.ids)).abs()
+    assert after.version == 4 and gap.max() < 0.1

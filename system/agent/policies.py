@@ -197,15 +197,20 @@ def _check_model_folder(kind: str, path: str) -> None:
 
 
 def hf_opener(
-    path: str, max_new_tokens: int = 256, temperature: float = 1.0, top_p: float = 0.95, seed: int | None = None, **_
+    path: str,
+    max_new_tokens: int = 256,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    seed: int | None = None,
+    dtype: str = "auto",
+    **_,
 ) -> Opener:
     """Token conversations with a local Hugging Face model; concurrent episodes share batches."""
-    from actors.hf_engine import HFEngine
-    from actors.rollout import BatchingEngine
+    from actors.rollout import BatchingEngine, make_engine
 
     _check_model_folder("hf", path)
 
-    model = HFEngine(path)
+    model = make_engine("hf", path, dtype=dtype)
     engine = BatchingEngine(model, batch_window_s=0.01, max_batch=32)
     speaker = engine_speaker(engine, Sampling(max_new_tokens, temperature, top_p, seed))
     return token_opener(speaker, ChatFormat(model.tokenizer))
@@ -224,6 +229,7 @@ def vllm_opener(
     threads: int = 2,
     kv_cache_mb: int = 4096,
     max_batch: int = 32,
+    dtype: str = "auto",
     **_,
 ) -> Opener:
     """Token conversations with a local Hugging Face model served by the vLLM engine, the one the
@@ -254,7 +260,7 @@ def vllm_opener(
             remote = ray.remote(
                 num_cpus=0, max_concurrency=512, max_restarts=2, max_task_retries=2, runtime_env=runtime_env
             )(RolloutActor)
-            actor = remote.remote(path, 0.05, max_batch, threads, "vllm", kv_cache_mb)
+            actor = remote.remote(path, 0.05, max_batch, threads, "vllm", kv_cache_mb, dtype)
             seeded = actor.reseed.remote(seed) if seed is not None else None
         try:
             if seeded is not None:  # every request waits for the seed, the first one's and the rest

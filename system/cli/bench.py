@@ -124,8 +124,51 @@ def cmd_bench_decode(args) -> int:
     return 0 if report["same_ids"] else 1
 
 
+def cmd_bench_prefill(args) -> int:
+    from pathlib import Path
+
+    from system.agent.policies import VLLM_PYTHON
+    from system.bench.prefill import DTYPES, run_prefill_bench
+    from system.models.install import resolve_model
+
+    python = args.python or VLLM_PYTHON
+    if not Path(python).is_file():
+        raise CliError(f"--python {python}: no interpreter there (scripts/setup.sh builds .venv-vllm)")
+    try:
+        report = run_prefill_bench(
+            resolve_model(args.model),
+            python,
+            args.prompts,
+            args.history,
+            args.extension,
+            args.new_tokens,
+            args.kv_cache_mb,
+        )
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    st = report["setting"]
+    print(
+        f"model {st['model']}, {st['prompts']} prompts of {st['history']} tokens, "
+        f"+{st['extension']} cached, {st['new_tokens']} new"
+    )
+    for dtype in DTYPES:
+        r = report[dtype]
+        print(
+            f"{dtype:9s} cold prefill {r['cold_prefill_s']:6.1f} s ({r['cold_prefill_tok_s']:6.0f} tok/s)  "
+            f"cached extension {r['cached_extension_s']:5.1f} s "
+            f"(prefix_cache_speedup {r['prefix_cache_speedup']:.2f})  "
+            f"decode {r['decode_tok_s']:5.1f} tok/s"
+        )
+    for key in ("bf16_prefill_speedup", "bf16_cached_speedup", "bf16_decode_speedup"):
+        print(f"{key} {report[key]:.3f}")
+    return 0
+
+
 def add_commands(sub) -> None:
-    """bench sim, rollout, learner, decode"""
+    """bench sim, rollout, learner, decode, prefill"""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
     p = bench.add_parser("sim", help="simulation throughput raw and through the Ray pool")
     p.add_argument("tasks", nargs="*")
@@ -155,6 +198,19 @@ def add_commands(sub) -> None:
     p.add_argument("--repeat", type=positive_int, default=2, help="runs of each; the fastest counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_decode)
+
+    p = bench.add_parser(
+        "prefill", help="the vLLM engine on CPU: prefill, prefix cache and decode, float32 vs bfloat16"
+    )
+    p.add_argument("--model", default="smollm2-135m", help="an installed model's name or a Hugging Face folder")
+    p.add_argument("--python", help="the vLLM environment's interpreter (default .venv-vllm/bin/python)")
+    p.add_argument("--prompts", type=positive_int, default=16, help="histories read at once")
+    p.add_argument("--history", type=positive_int, default=2500, help="tokens per history")
+    p.add_argument("--extension", type=positive_int, default=200, help="tokens the next turn adds")
+    p.add_argument("--new-tokens", type=positive_int, default=60)
+    p.add_argument("--kv-cache-mb", type=positive_int, default=4096)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_prefill)
 
     p = bench.add_parser("learner", help="train-step speed against a bare forward+backward+step, packing, weight sync")
     p.add_argument("--model", default=None, help="a Hugging Face folder (default: the tiny model, built here)")

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from actors.rollout import ENGINE_DTYPES
 from system.agent.episode import PROTOCOLS
 from system.cli.common import BACKEND_NAMES, CliError, budget_list, non_negative_int, positive_int
 from system.evaluation.progress import WorkProgress
@@ -34,6 +35,7 @@ def cmd_eval(args) -> int:
         "max_new_tokens": args.max_new_tokens,
         "temperature": args.temperature,
         "seed": args.seed,
+        "dtype": args.dtype,
         "resolve": resolve_model,
     }
     policies = []
@@ -53,6 +55,7 @@ def cmd_eval(args) -> int:
         "queries": args.queries,
         "query_source": "built from seeds" if args.on_the_fly else str(args.data or "datasets"),
         "budget": args.budget,
+        "dtype": args.dtype,  # the engine's arithmetic is part of what a language-model policy does
     }
     finished, records = _resume_or_start(out, identity, args.resume)
     total = count_jobs(tasks, policies, protocols, args.queries)
@@ -115,6 +118,9 @@ def cmd_eval(args) -> int:
     return 0
 
 
+IDENTITY_BEFORE_ITS_KEY = {"dtype": "auto"}  # an evaluation started before eval.json had the key
+
+
 def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dict]:
     """The finished episodes of the evaluation in `out` when resuming one started with the same
     arguments; otherwise `out` must hold no evaluation yet (nothing is overwritten)."""
@@ -129,7 +135,7 @@ def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dic
         return {}, {}
     if not started.is_file():
         raise CliError(f"--resume: {out} holds no evaluation (no eval.json); run without --resume to start one there")
-    before = json.loads(started.read_text())
+    before = {**IDENTITY_BEFORE_ITS_KEY, **json.loads(started.read_text())}
     for key, value in identity.items():
         if before.get(key) != value:
             raise CliError(
@@ -307,6 +313,13 @@ def add_commands(sub) -> None:
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None, help="sampling seed for hf: policies")
+    p.add_argument(
+        "--dtype",
+        choices=ENGINE_DTYPES,
+        default="auto",
+        help="hf: and vllm: policies' weights (auto: the checkpoint's for vLLM, float32 for HF; bfloat16 is faster "
+        "on CPU, see tlgrpo bench prefill)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train", help="train a policy: tlgrpo train CONFIG [key=value ...]")

@@ -182,6 +182,7 @@ class Trainer:
                 threads,
                 cfg.rollout.engine,
                 cfg.rollout.kv_cache_mb,
+                cfg.rollout.dtype,
             )
             for _ in range(cfg.rollout.actors)
         ]
