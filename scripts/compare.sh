@@ -23,7 +23,7 @@
 # engine (vllm:PATH). Grid B of docs/results.md:
 #   CONFIG=compare-smollm2 WARMUP_FROM=smollm2-135m BASE=smollm2-135m ENGINE=vllm PARALLEL=1 WARMUP_EPISODES=176 \
 #   WARMUP_FLAGS="--epochs 1 --batch-episodes 4 --lr 5e-4 --changes 3" METHODS="tl_grpo traj_grpo" SEEDS=0 \
-#   STEPS=16 KEEP=docs/results/compare-smollm2 bash scripts/compare.sh runs/compare-smollm2
+#   STEPS=32 KEEP=docs/results/compare-smollm2 bash scripts/compare.sh runs/compare-smollm2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
