@@ -42,8 +42,8 @@ class Engine(Protocol):
 EngineName = Literal["hf", "vllm"]
 ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 # the engine's weights and arithmetic; auto: the checkpoint's for vLLM (the learner's are float32),
-# float32 for the HF engine. bfloat16 halves a CPU engine's memory traffic (docs/design.md, "A real
-# model on two cores"); the learner keeps float32 and the truncated IS weight covers the difference
+# float32 for the HF engine. bfloat16 runs the vLLM engine about 1.9x as fast on CPU (docs/design.md,
+# "A real model on two cores"); the learner keeps float32 and the truncated IS weight covers the gap
 EngineDtype = Literal["auto", "float32", "bfloat16"]
 ENGINE_DTYPES: tuple[EngineDtype, ...] = get_args(EngineDtype)
 

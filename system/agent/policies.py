@@ -14,7 +14,7 @@ import os
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from system.agent.protocol import tool_schema
 from system.agent.reward import score_result
 from system.agent.turns import AgentState
 from wire.sampling import Sampling
+
+if TYPE_CHECKING:
+    from actors.rollout import EngineDtype
 
 Baseline = Literal["random", "bo"]  # the policies that need no model
 BASELINES: tuple[Baseline, ...] = get_args(Baseline)
@@ -202,7 +205,7 @@ def hf_opener(
     temperature: float = 1.0,
     top_p: float = 0.95,
     seed: int | None = None,
-    dtype: str = "auto",
+    dtype: EngineDtype = "auto",
     **_,
 ) -> Opener:
     """Token conversations with a local Hugging Face model; concurrent episodes share batches."""
@@ -229,7 +232,7 @@ def vllm_opener(
     threads: int = 2,
     kv_cache_mb: int = 4096,
     max_batch: int = 32,
-    dtype: str = "auto",
+    dtype: EngineDtype = "auto",
     **_,
 ) -> Opener:
     """Token conversations with a local Hugging Face model served by the vLLM engine, the one the

@@ -79,7 +79,9 @@ def run_prefill_bench(
             "kv_cache_mb": kv_cache_mb,
         }
     }
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)}
+    from actors.runtime_env import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p)}
     for dtype in DTYPES:
         args = [model, dtype, prompts, history, extension, new_tokens, kv_cache_mb]
         child = subprocess.run(

@@ -127,17 +127,18 @@ def cmd_bench_decode(args) -> int:
 def cmd_bench_prefill(args) -> int:
     from pathlib import Path
 
+    from actors.runtime_env import REPO_ROOT
     from system.agent.policies import VLLM_PYTHON
     from system.bench.prefill import DTYPES, run_prefill_bench
     from system.models.install import resolve_model
 
     python = args.python or VLLM_PYTHON
-    if not Path(python).is_file():
+    if not Path(REPO_ROOT, python).is_file():  # a relative path is the repository's, as rollout.python
         raise CliError(f"--python {python}: no interpreter there (scripts/setup.sh builds .venv-vllm)")
     try:
         report = run_prefill_bench(
             resolve_model(args.model),
-            python,
+            str(Path(REPO_ROOT, python)),
             args.prompts,
             args.history,
             args.extension,
