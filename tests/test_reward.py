@@ -86,6 +86,8 @@ def test_format_penalty_only_when_asked(sim):
         return asyncio.run(take_action(task, query, state, text, sim, penalty))
 
     ok, bare = reward(f"<Analyze>a</Analyze>{call}", 0.5), reward(call, 0.5)  # no <Analyze>: a format error
+    assert ok.design["w_in"] == pytest.approx(20e-6)  # the numbers simulated, not the reply's text
+    assert all(isinstance(v, float) for v in ok.design.values())
     assert ok.reward == ok.score and bare.score == ok.score
     assert bare.reward == pytest.approx(bare.score - 0.5)
     assert reward(call, 0.2).reward == pytest.approx(bare.score - 0.2)
@@ -95,6 +97,7 @@ def test_format_penalty_only_when_asked(sim):
     over = '<Analyze>a</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "1"}}</tool_call>'
     refused = reward(over, 0.5)
     assert refused.result.status == "invalid" and refused.score == 0.0 and refused.reward == -0.5
+    assert refused.design["w_in"] == "1"  # a refused design is kept as asked
     assert not refused.parsed.format_ok and any("w_in" in e for e in refused.parsed.errors)
     assert reward(over, 0.0).reward == 0.0  # evaluation: no penalty
 

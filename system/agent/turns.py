@@ -43,7 +43,9 @@ class Outcome:
     reward: float
     state: AgentState
     message: tuple[str, str] | None  # (role, text) to append, None when the episode ends
-    design: dict | None = None  # the design a call asked for (its arguments over the current one)
+    # a call's design: the numbers simulated, or, refused, what it asked for (its arguments over the
+    # current design, as written: "2.5u", out-of-range values)
+    design: dict | None = None
 
     @property
     def ends(self) -> bool:
@@ -86,7 +88,7 @@ async def take_action(
         penalty = format_penalty
     else:
         result = await simulate(task, values)
-        current = values
+        current = design = values
     score = score_result(query.specs, result).value
     new_state = AgentState(current, result, max(state.best, score), state.left - 1, max(state.own_best, score))
     message = ("tool", tool_message(task, query, result, new_state.left))
