@@ -15,6 +15,7 @@ from system.evaluation.report import (
     label_of,
     load_runs,
     method_of,
+    move_table,
     seed_mean,
     trailing_mean,
     training_table,
@@ -156,6 +157,30 @@ def test_action_table_counts_what_each_methods_turns_did():
     table = action_table(episodes).splitlines()
     assert table[2] == "| random | 2 | 0.50 | 0.50 | 0.00 | 0.00 | 0.00 | 0.00 |"  # the initial design not counted
     assert table[3] == "| tl_grpo | 4 | 0.25 | 0.00 | 0.25 | 0.25 | 0.25 | 0.25 |"  # seeds pooled
+
+
+def test_move_table_measures_each_design_against_the_one_before_and_the_initial_score():
+    def call(design, score, status="ok"):
+        return {"action": "call", "design": design, "result": {"status": status}, "score": score}
+
+    initial = {"action": "initial", "design": {"w": 1e-6, "l": 1e-6}, "score": 0.2}
+    episodes = [
+        {  # one parameter ten-fold (as the reply wrote it), then a refused design, then a failure
+            "policy": "hf:r/tl_grpo-s0/final",
+            "protocol": "multi-turn",
+            "turns": [
+                initial,
+                call({"w": "10u", "l": 1e-6}, 0.4),
+                call({"w": "1", "l": 1e-6}, 0.0, "invalid"),  # refused: not a move, not the design before
+                call({"w": 10e-6, "l": 1e-7}, 0.0, "failed"),  # from the 10u design: l a decade down
+            ],
+        },
+        {"policy": "random", "turns": [initial, call({"w": 1e-4, "l": 1e-5}, 0.8)]},
+    ]
+    table = move_table(episodes).splitlines()
+    assert table[2] == "| random | 1 | 2.0 | 1.50 | +0.600 | 0.000 | 1.00 |"
+    assert table[3] == "| tl_grpo | 2 | 1.0 | 1.00 | +0.000 | 0.200 | 0.50 |"
+    assert move_table([{"policy": "random", "turns": [initial, {"action": "end"}]}]) == ""
 
 
 def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):

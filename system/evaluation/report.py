@@ -6,7 +6,8 @@ and random search on more queries in `-baselines`, one finished run's policy in 
 their `episodes.jsonl` (or a kept `episodes.jsonl.gz`); writes `report.md` (tables shaped like
 the paper's Tables 1 and 2: best score at the evaluation budget per task, mean over seeds with the
 spread across seeds; paired differences against the baselines, the warm-up and TL-GRPO; what
-each method's turns did: simulated, refused, ended, unparsed; and each run on its own),
+each method's turns did: simulated, refused, ended, unparsed; how far its designs moved and how
+their scores spread around the initial design's; and each run on its own),
 `training_curves.png` (reward, entropy and response length per step, the paper's Figure 3) and
 `turn_curves.png` (history-best per turn on held-out queries, Figure 4).
 """
@@ -16,11 +17,13 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import math
 import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from simworkers.units import QuantityError, parse_quantity
 from system.config import ALGORITHMS
 
 METHODS = ALGORITHMS  # the RL methods, in report order
@@ -275,6 +278,69 @@ def action_table(episodes: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _number(value) -> float | None:
+    """A design value as a float: kept episodes from before designs were recorded as numbers hold
+    the reply's text ("1.42u") for the parameters a call named."""
+    try:
+        number = parse_quantity(value)
+    except QuantityError:
+        return None
+    return number if number != 0 else None
+
+
+def move_table(episodes: list[dict]) -> str:
+    """How each method's simulated designs (refused ones excluded, failed ones scored 0) moved from
+    the design before them (the last simulated one, the initial design first): parameters
+    changed, the median size of a change in decades, and their scores against the query's initial
+    design. Best-of-k rewards spread: designs as good as the initial one on average still give a
+    high best score when they spread widely, and little when they stay near it."""
+    moves: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for episode in episodes:
+        method = label_of(episode["policy"], episode.get("protocol"))
+        turns = episode["turns"]
+        if not turns or not turns[0].get("design") or turns[0].get("score") is None:
+            continue
+        before, initial = turns[0]["design"], turns[0]["score"]
+        for turn in turns[1:]:
+            status = (turn.get("result") or {}).get("status")
+            if turn["action"] != "call" or not turn.get("design") or status in (None, "invalid"):
+                continue
+            design, row = turn["design"], moves[method]
+            sizes = []
+            for name, value in design.items():
+                new, old = _number(value), _number(before.get(name))
+                if new is not None and old is not None and abs(math.log10(abs(new / old))) > 1e-9:
+                    sizes.append(abs(math.log10(abs(new / old))))
+            row["changed"].append(len(sizes))
+            row["sizes"] += sizes
+            row["gain"].append(turn["score"] - initial)
+            before = design
+    head = [
+        "method",
+        "simulated designs",
+        "parameters changed a design",
+        "median change (decades)",
+        "score minus the initial design's: mean",
+        "sd",
+        "share above it",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for method in in_row_order(moves):
+        row = moves[method]
+        gain = row["gain"]
+        size = f"{statistics.median(row['sizes']):.2f}" if row["sizes"] else "-"
+        cells = [
+            str(len(gain)),
+            f"{statistics.fmean(row['changed']):.1f}",
+            size,
+            f"{statistics.fmean(gain):+.3f}",
+            f"{statistics.pstdev(gain):.3f}",
+            f"{sum(g > 0 for g in gain) / len(gain):.2f}",
+        ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if moves else ""
+
+
 def _curves_by_method(results: dict) -> dict[str, list[list[float]]]:
     out: dict[str, list[list[float]]] = defaultdict(list)
     for row in results["rows"]:
@@ -477,6 +543,9 @@ def write_report(root: Path) -> Path:
         if lines:
             parts += [f"What the turns did ({title}), as shares of all turns after the initial design:", ""]
             parts += [action_table(lines), ""]
+            if moved := move_table(lines):
+                head = f"How the simulated designs moved ({title}), each from the design before it (turn 0 first):"
+                parts += [head, "", moved, ""]
             if runs_apart := run_table(lines, result["tasks"]):
                 parts += [f"Each run on its own ({title}):", "", runs_apart, ""]
     if runs:
