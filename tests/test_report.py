@@ -121,6 +121,7 @@ def test_write_report_makes_tables_and_figures(tmp_path):
         run.mkdir()
         lines = [
             {"step": k, "reward/mean": -0.4 + 0.1 * k, "entropy": 0.8, "response_length/mean": 130, "loss": 0.1}
+            | ({"time/step_s": 10.0} if method == "tl_grpo" else {})
             for k in range(5)
         ]
         (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -138,7 +139,8 @@ def test_write_report_makes_tables_and_figures(tmp_path):
     assert "## in-domain (2-100 held-out queries per task, budget 5, 2 s)" in report
     assert "| gtpo |" in report and "| random |" in report
     assert "What the turns did (in-domain)" in report and "| bo | 1 | 1.00 |" in report
-    assert "| tl_grpo s0 | 5 | 5 |" in report and "120 s" in report  # both attempts of a resumed run
+    assert "| tl_grpo s0 | 5 | 5 |" in report and "| 50 s | 120 s |" in report  # both attempts of a resumed run
+    assert "| - | 120 s |" in report  # gtpo's metrics carry no step times
     assert (tmp_path / "training_curves.png").stat().st_size > 1000
     assert (tmp_path / "turn_curves.png").stat().st_size > 1000
 

@@ -432,8 +432,8 @@ def plot_turns(results: dict[str, dict], path: Path) -> None:
 def training_table(runs: dict, root: Path) -> str:
     lines = [
         "| run | steps | updates | simulations | first 4 steps: reward | last 4 steps: reward | entropy (last) "
-        "| format errors (last 4) | wall |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| format errors (last 4) | time in steps | wall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method, seeds in runs.items():
         for seed, rows in sorted(seeds.items()):
@@ -443,6 +443,10 @@ def training_table(runs: dict, root: Path) -> str:
             # one line per attempt (a resumed run has several)
             attempts = wall_file.read_text().splitlines() if wall_file.exists() else []
             wall = f"{sum(float(a.split()[0]) for a in attempts if a.strip()):.0f} s" if attempts else "-"
+            # the kept steps' own time: a killed attempt (a machine or session that ends) writes no
+            # wall line, but its checkpointed steps are in the metrics
+            step_s = [r["time/step_s"] for r in rows if "time/step_s" in r]
+            in_steps = f"{sum(step_s):.0f} s" if step_s else "-"
             head, tail = rows[:4], rows[-4:]
             entropy = [r["entropy"] for r in rows if "entropy" in r]
 
@@ -454,7 +458,7 @@ def training_table(runs: dict, root: Path) -> str:
                 f"| {method} s{seed} | {len(rows)} | {sum('loss' in r for r in rows)} "
                 f"| {sum(r.get('simulations', 0) for r in rows)} | {mean('reward/mean', head):.3f} "
                 f"| {mean('reward/mean', tail):.3f} | {entropy[-1] if entropy else float('nan'):.3f} "
-                f"| {mean('format_error_rate', tail):.2f} | {wall} |"
+                f"| {mean('format_error_rate', tail):.2f} | {in_steps} | {wall} |"
             )
     return "\n".join(lines)
 
