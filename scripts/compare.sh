@@ -13,7 +13,9 @@
 #   bash scripts/compare.sh [OUT]      (default runs/compare)
 # Knobs (environment): SEEDS, METHODS, STEPS, CONFIG, QUERIES (language-model policies, per task),
 # BASELINE_QUERIES (BO and random search), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side),
-# EVAL_WORKERS (simulation workers of each evaluation), KEEP (e.g. docs/results/compare-2).
+# EVAL_WORKERS (simulation workers of each evaluation), KEEP (e.g. docs/results/compare-2),
+# WARMUP_EVAL (last, the default: the warm-up's own evaluation after every run; first: before the
+# runs, so that its rows, what RL is measured against, are kept before a long grid stops).
 # A variant run: a METHODS entry METHOD_VARIANT (e.g. tl_grpo_own) trains METHOD with the config
 # overrides in VARIANT_VARIANT, e.g. VARIANT_own="algorithm.end_reward=own"; tlgrpo report
 # gives it rows of its own next to METHOD's.
@@ -23,7 +25,7 @@
 # engine (vllm:PATH). Grid B of docs/results.md:
 #   CONFIG=compare-smollm2 WARMUP_FROM=smollm2-135m BASE=smollm2-135m ENGINE=vllm PARALLEL=1 WARMUP_EPISODES=176 \
 #   WARMUP_FLAGS="--epochs 1 --batch-episodes 4 --lr 5e-4 --changes 3" METHODS="tl_grpo traj_grpo" SEEDS=0 \
-#   STEPS=32 KEEP=docs/results/compare-smollm2 bash scripts/compare.sh runs/compare-smollm2
+#   STEPS=32 WARMUP_EVAL=first KEEP=docs/results/compare-smollm2 bash scripts/compare.sh runs/compare-smollm2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
@@ -45,6 +47,8 @@ WARMUP_FLAGS=${WARMUP_FLAGS:-"--epochs 12 --batch-episodes 8 --lr 3e-3"}
 BASE=${BASE:-}
 ENGINE=${ENGINE:-hf}
 case $ENGINE in hf | vllm) ;; *) echo "ENGINE=$ENGINE: use hf or vllm" >&2; exit 2 ;; esac
+WARMUP_EVAL=${WARMUP_EVAL:-last}
+case $WARMUP_EVAL in first | last) ;; *) echo "WARMUP_EVAL=$WARMUP_EVAL: use first or last" >&2; exit 2 ;; esac
 method_args() {  # run name: the config overrides that make it (algorithm.name, a variant's settings)
   local base
   for base in tl_grpo traj_grpo single_turn gtpo; do
@@ -107,6 +111,7 @@ train() {  # method seed: train, evaluate the final policy at once, keep its out
 evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random
 evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random
 [ -z "$BASE" ] || evaluate_policy base "$BASE"
+if [ "$WARMUP_EVAL" = first ]; then evaluate_policy warmup "$OUT/warmup/final" || true; fi
 keep
 
 runs=()
@@ -116,7 +121,7 @@ for ((i = 0; i < ${#runs[@]}; i += PARALLEL)); do  # PARALLEL runs side by side 
   for run in "${runs[@]:i:PARALLEL}"; do train $run & pids+=($!); done
   for pid in "${pids[@]}"; do wait "$pid" || true; done
 done
-# the warm-up's rows last: a reference for what RL added, where the runs are what the grid is
-# for (on the vLLM engine one policy's evaluation takes hours, and a session's time goes to them)
+# the warm-up's rows last by default: a reference for what RL added, where the runs are what the
+# grid is for (WARMUP_EVAL=first: before them; a finished evaluation is skipped here)
 evaluate_policy warmup "$OUT/warmup/final" && keep
 $T report "$OUT"

@@ -1,5 +1,6 @@
 """scripts/compare.sh refuses a run it cannot make before it starts anything (the warm-up alone
-takes 20 minutes): an unknown method or engine, or a variant run whose settings are not given."""
+takes 20 minutes): an unknown method or engine, a variant run whose settings are not given, or a
+warm-up evaluation order it does not know."""
 
 import os
 import subprocess
@@ -22,6 +23,7 @@ def _compare(out: Path, **env: str) -> subprocess.CompletedProcess:
         ({"METHODS": "tl_grpo ppo"}, "ppo: not a method (tl_grpo, traj_grpo, single_turn, gtpo) or METHOD_VARIANT"),
         ({"METHODS": "tl_grpo_own"}, "tl_grpo_own: set VARIANT_own to the variant's config overrides"),
         ({"ENGINE": "vlm"}, "ENGINE=vlm: use hf or vllm"),
+        ({"WARMUP_EVAL": "early"}, "WARMUP_EVAL=early: use first or last"),
     ],
 )
 def test_a_run_it_cannot_make_stops_the_script_before_anything_starts(tmp_path, env, says):
