@@ -302,15 +302,15 @@ def move_table(episodes: list[dict]) -> str:
             continue
         before, initial = turns[0]["design"], turns[0]["score"]
         for turn in turns[1:]:
-            status = (turn.get("result") or {}).get("status")
-            if turn["action"] != "call" or not turn.get("design") or status in (None, "invalid"):
-                continue
+            if _action_kind(turn) not in ("ok", "failed") or not turn.get("design"):
+                continue  # simulated designs only (a failed simulation scores 0)
             design, row = turn["design"], moves[method]
             sizes = []
             for name, value in design.items():
                 new, old = _number(value), _number(before.get(name))
-                if new is not None and old is not None and abs(math.log10(abs(new / old))) > 1e-9:
-                    sizes.append(abs(math.log10(abs(new / old))))
+                size = abs(math.log10(abs(new / old))) if new is not None and old is not None else 0.0
+                if size > 1e-9:
+                    sizes.append(size)
             row["changed"].append(len(sizes))
             row["sizes"] += sizes
             row["gain"].append(turn["score"] - initial)
