@@ -432,7 +432,7 @@ def plot_turns(results: dict[str, dict], path: Path) -> None:
 def training_table(runs: dict, root: Path) -> str:
     lines = [
         "| run | steps | updates | simulations | first 4 steps: reward | last 4 steps: reward | entropy (last) "
-        "| format errors (last 4) | time in steps | wall |",
+        "| format errors (last 4) | time in steps | wall (attempts that ended) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method, seeds in runs.items():
