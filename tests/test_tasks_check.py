@@ -1,4 +1,8 @@
-"""Every shipped task: the reference design scores 1.0, and 200 random designs score low."""
+"""Every shipped task: the reference design scores 1.0, and 100 random designs score low.
+
+`tlgrpo tasks check` (docs/tasks.md) calibrates on 200; the first 100 of those same seeded designs
+are enough to guard it here (every median is 0.09 or below against the 0.9 limit) and more than halve
+the two slow transient tasks (dac_sky130, sample_hold_sky130: 2.5-3 minutes each at 200)."""
 
 import pytest
 
@@ -17,7 +21,7 @@ def runner():
 @pytest.mark.parametrize("name", TASKS)
 def test_reference_meets_specs_and_random_designs_do_not(runner, name):
     task = next(t for t in all_tasks() if t.name == name)
-    check = check_task(task, runner, n_random=200)
+    check = check_task(task, runner, n_random=100)
     assert check.reference.ok, check.reference.reason
     assert check.reference_score == 1.0
     assert check.random_median < RANDOM_MEDIAN_LIMIT
