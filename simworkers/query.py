@@ -1,14 +1,21 @@
 """Queries: reproducible, attainable instances of a task.
 
 A query is a seed, an initial design drawn uniformly (in each parameter's scale) inside the
-ranges, and spec targets that a *witness* design is known to meet. The witness is drawn near the
-task's reference design and simulated; each target is then its metric moved by a random slack
-inside the spec's margin, in the direction that keeps the witness inside the spec. A witness that
-fails to simulate is redrawn, never kept. The agent never sees the witness.
+ranges, and spec targets that a *witness* design is known to meet. Each target is the witness's
+metric moved by a random slack inside the spec's margin, in the direction that keeps the witness
+inside the spec (a `fixed` spec keeps its nominal target, which the witness meets). The agent
+never sees the witness. Two rules choose the witness:
 
-Everything follows from (task, seed): training and evaluation seeds come from disjoint ranges, so
-a held-out query is never trained on. Building a query costs one simulation or a few; the
-datasets (simworkers/dataset.py) keep them on disk so that a run never simulates a witness again.
+- `front` (the default): a member of the task's trade-off front (simworkers/front.py), so that
+  different queries ask for different trade-offs and no single design meets them all. The front
+  is built once per task; a query then costs no simulation.
+- `near-reference`: a design drawn near the task's reference and simulated (redrawn when it
+  fails). One design near the reference then meets nearly every query: an easy environment
+  for learning tests, never the benchmark.
+
+Everything follows from (task, seed) (and the front): training and evaluation seeds come from
+disjoint ranges, and front rule witnesses of the two splits are disjoint too. The datasets
+(simworkers/dataset.py) keep queries on disk, with the rule that built them.
 """
 
 from __future__ import annotations
@@ -22,13 +29,17 @@ from typing import Literal
 
 import numpy as np
 
+from simworkers.front import Front, FrontError, from_unit
 from simworkers.result import SimResult
-from simworkers.task import Spec, Task
+from simworkers.task import Spec, Task, shortfall
 
 Split = Literal["train", "eval"]
+QueryRule = Literal["front", "near-reference"]
+QUERY_RULES: dict[str, int] = {"front": 3, "near-reference": 2}  # each rule's version: a dataset built
+# by another rule, or another version of one, is refused
+DEFAULT_RULE: QueryRule = "front"
 EVAL_SEED_BASE = 1_000_000_000  # train seeds are below, eval seeds at or above
-WITNESS_ATTEMPTS = 24  # witnesses drawn per query before the task is declared broken
-QUERY_RULE = 2  # the generation rule's version: datasets built by another rule are refused
+WITNESS_ATTEMPTS = 24  # near-reference witnesses drawn per query before the task is declared broken
 
 
 class QueryError(RuntimeError):
@@ -62,15 +73,7 @@ def rng_for(task: Task, seed: int, *stream: int) -> np.random.Generator:
 
 
 def random_design(task: Task, rng: np.random.Generator) -> dict[str, float]:
-    design = {}
-    for p in task.params:
-        u = rng.random()
-        if p.scale == "log":
-            value = math.exp(math.log(p.lo) + u * (math.log(p.hi) - math.log(p.lo)))
-        else:
-            value = p.lo + u * (p.hi - p.lo)
-        design[p.name] = min(p.hi, max(p.lo, value))
-    return design
+    return {p.name: from_unit(p, rng.random()) for p in task.params}
 
 
 def witness_design(task: Task, rng: np.random.Generator) -> dict[str, float]:
@@ -90,13 +93,19 @@ def witness_design(task: Task, rng: np.random.Generator) -> dict[str, float]:
 
 def witness_targets(task: Task, metrics: dict[str, float], rng: np.random.Generator) -> tuple[Spec, ...] | None:
     """The task's specs with targets set from the witness's metrics, each moved by a slack in
-    [0, margin] towards the easy side (a range keeps its nominal width, the metric inside it);
-    None when a spec's metric is missing or not finite."""
+    [0, margin] towards the easy side (a range keeps its nominal width, the metric inside it; a
+    fixed spec keeps its nominal target); None when a spec's metric is missing or not finite, or
+    the witness misses a fixed spec."""
     specs = []
     for spec in task.specs:
         m = metrics.get(spec.metric)
         if m is None or not math.isfinite(m) or (spec.log and m <= 0):
             return None
+        if spec.fixed:
+            if shortfall(spec, m) > 0:
+                return None
+            specs.append(spec)
+            continue
         slack = float(rng.uniform(0.0, spec.margin))
         if spec.kind == "range":
             place = float(rng.uniform(0.2, 0.8))  # where the metric sits in the window
@@ -167,9 +176,9 @@ def simulate_here(task: Task, design: dict) -> SimResult:
     return _LOCAL[0].simulate(task, design)
 
 
-def make_query(task: Task, seed: int, simulate: Callable[[Task, dict], SimResult] | None = None) -> Query:
-    """The query of (task, seed); its witness simulated by `simulate`, by default on a backend of
-    this process. Runs read built queries from the datasets instead."""
+def near_reference_query(task: Task, seed: int, simulate: Callable[[Task, dict], SimResult] | None = None) -> Query:
+    """The near-reference query of (task, seed); its witness simulated by `simulate`, by default
+    on a backend of this process. Runs read built queries from the datasets instead."""
     simulate = simulate or simulate_here
     last = None
     for draft in drafts(task, seed):
@@ -179,7 +188,9 @@ def make_query(task: Task, seed: int, simulate: Callable[[Task, dict], SimResult
     raise _no_witness(task, seed, last)
 
 
-async def make_query_async(task: Task, seed: int, simulate: Callable[[Task, dict], Awaitable[SimResult]]) -> Query:
+async def near_reference_query_async(
+    task: Task, seed: int, simulate: Callable[[Task, dict], Awaitable[SimResult]]
+) -> Query:
     last = None
     for draft in drafts(task, seed):
         last = await simulate(task, draft.witness)
@@ -188,14 +199,10 @@ async def make_query_async(task: Task, seed: int, simulate: Callable[[Task, dict
     raise _no_witness(task, seed, last)
 
 
-def queries(task: Task, split: Split, count: int, start: int = 0) -> list[Query]:
-    """Queries start .. start+count-1 of a split, built here (see make_query)."""
-    return [make_query(task, seed_for(split, start + i)) for i in range(count)]
-
-
 def build_queries(task: Task, seeds: list[int], run_many: Callable[[Task, list[dict]], list[SimResult]]) -> list[Query]:
-    """The queries of many seeds, their witnesses simulated together in rounds (`run_many`
-    runs a list of designs in parallel); a seed whose witness fails tries its next draft."""
+    """The near-reference queries of many seeds, their witnesses simulated together in rounds
+    (`run_many` runs a list of designs in parallel); a seed whose witness fails tries its next
+    draft."""
     pending = {seed: drafts(task, seed) for seed in seeds}
     current = {seed: next(attempts) for seed, attempts in pending.items()}
     done: dict[int, Query] = {}
@@ -210,3 +217,27 @@ def build_queries(task: Task, seeds: list[int], run_many: Callable[[Task, list[d
             else:
                 raise _no_witness(task, seed, result)
     return [done[s] for s in seeds]
+
+
+def front_query(task: Task, seed: int, front: Front) -> Query:
+    """The front-rule query of (task, seed): the initial design as for every rule, a cell of the
+    front chosen uniformly, one of its members of the seed's split as the witness. No simulation."""
+    if front.task != task.name or front.fingerprint != task.fingerprint:
+        raise FrontError(
+            f"the front given for task {task.name} was built for {front.task} (fingerprint {front.fingerprint}, "
+            f"task now {task.fingerprint}): rebuild it with `tlgrpo data build --tasks {task.name}`"
+        )
+    split = split_of(seed)
+    initial = random_design(task, rng_for(task, seed))
+    cells = front.cells(split)
+    if not cells:
+        raise FrontError(f"task {task.name}: its front has no {split} witness; rebuild it with more samples")
+    rng = rng_for(task, seed, 1)
+    members = cells[sorted(cells)[int(rng.integers(len(cells)))]]
+    witness = members[int(rng.integers(len(members)))]
+    metrics = front.metrics[witness]
+    specs = witness_targets(task, metrics, rng)
+    if specs is None:  # an eligible front member has every metric and meets the fixed specs
+        raise FrontError(f"task {task.name}: front member {witness} cannot be a witness; rebuild the front")
+    chosen = {s.metric: float(metrics[s.metric]) for s in task.specs}
+    return Query(task.name, seed, split, initial, specs, dict(front.designs[witness]), chosen)

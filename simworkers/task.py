@@ -9,6 +9,7 @@ Every mistake in a task file is reported with the file, the field and the fix.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -54,6 +55,33 @@ class Spec:
     alpha: float = 0.05
     beta: float = 0.5
     c: float = 0.1
+    # fixed: every query keeps the nominal target (a requirement such as phase margin, not a
+    # trade-off); witnesses on the trade-off front must meet it (simworkers/front.py)
+    fixed: bool = False
+    # a range spec that is not fixed: how far (in window widths, beyond the nominal window on
+    # either side) the front's witnesses may lie, so that queries ask for windows there; None: beta
+    span: float | None = None
+
+
+def shortfall(spec: Spec, value: float) -> float:
+    """How far `value` is outside the spec, normalised; <= 0 when met, inf when not a number."""
+    if not math.isfinite(value):
+        return math.inf
+    if spec.log:
+        if value <= 0:
+            return math.inf
+        below = math.log(spec.lo / value) if spec.lo is not None else -math.inf
+        above = math.log(value / spec.hi) if spec.hi is not None else -math.inf
+        return max(below, above)
+    if spec.scale is not None:
+        scale = spec.scale
+    elif spec.kind == "range":
+        scale = spec.hi - spec.lo
+    else:
+        scale = abs(spec.lo if spec.kind == "min" else spec.hi)
+    below = (spec.lo - value) if spec.lo is not None else -math.inf
+    above = (value - spec.hi) if spec.hi is not None else -math.inf
+    return max(below, above) / scale
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,18 @@ class Step:
 
 
 @dataclass(frozen=True)
+class FrontSettings:
+    """How query rule `front` builds the task's trade-off front (simworkers/front.py)."""
+
+    samples: int | None = None  # designs sampled across the box; None: max(1000, 80 per parameter)
+    refine: int = 0  # rounds of local samples around the front, each half as many as `samples`
+    cell: float = 0.5  # witnesses are spread over cells this wide, in units of each spec's beta
+
+    def sample_count(self, n_params: int) -> int:
+        return self.samples if self.samples is not None else max(1000, 80 * n_params)
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     description: str
@@ -94,7 +134,8 @@ class Task:
     show_netlist: bool = False
     path: str = ""
     family: str = ""  # tasks sharing one netlist on several processes share a family
-    witness_spread: float = 0.2  # witness designs lie within this fraction of the reference
+    witness_spread: float = 0.2  # near-reference rule: witnesses within this fraction of the reference
+    front: FrontSettings = field(default_factory=FrontSettings)
     fingerprint: str = ""  # of the task file and netlist: a dataset built from another is refused
     _by_name: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 

@@ -15,7 +15,7 @@ import yaml
 
 from simworkers.pdk import PROCESSES
 from simworkers.spectrum import DERIVED_KINDS
-from simworkers.task import Derived, Metric, Param, Spec, Step, Task, TaskError
+from simworkers.task import Derived, FrontSettings, Metric, Param, Spec, Step, Task, TaskError
 
 TASK_FILE = "task.yaml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -86,6 +86,7 @@ class _Parser:
             "show_netlist",
             "family",
             "witness_spread",
+            "front",
         }
         for key in raw:
             if key not in known:
@@ -121,6 +122,7 @@ class _Parser:
             raise self.fail(
                 "witness_spread", f"{spread:g} is outside (0, 1]", "use e.g. 0.2 for +-20 % around the reference"
             )
+        front = self.front(self.get(raw, "front", "", dict, {}))
         timeout = self.get(raw, "timeout_s", "", float, 10.0)
         if timeout <= 0:
             raise self.fail("timeout_s", "must be positive", "give seconds > 0")
@@ -139,8 +141,25 @@ class _Parser:
             path=str(self.path),
             family=self.get(raw, "family", "", str, name),
             witness_spread=spread,
+            front=front,
             fingerprint=hashlib.sha256(self.path.read_bytes() + b"\0" + circuit.encode()).hexdigest()[:16],
         )
+
+    def front(self, raw: dict) -> FrontSettings:
+        where = "front."
+        for key in raw:
+            if key not in ("samples", "refine", "cell"):
+                raise self.fail(f"{where}{key}", "unknown field", "use only: cell, refine, samples")
+        samples = self.get(raw, "samples", where, int, None)
+        if samples is not None and samples < 100:
+            raise self.fail(f"{where}samples", f"{samples} is below 100", "sample at least 100 designs (default 1000)")
+        refine = self.get(raw, "refine", where, int, 0)
+        if not 0 <= refine <= 10:
+            raise self.fail(f"{where}refine", f"{refine} is outside [0, 10]", "use 0-3 rounds")
+        cell = self.get(raw, "cell", where, float, 0.5)
+        if not 0 < cell <= 5:
+            raise self.fail(f"{where}cell", f"{cell:g} is outside (0, 5]", "use e.g. 0.5 (half a spec's beta)")
+        return FrontSettings(samples, refine, cell)
 
     def substitute(self, circuit: str, variables: dict) -> str:
         """Fill `@name@` placeholders (device names, unit scales) so that one netlist serves
@@ -333,6 +352,8 @@ class _Parser:
                 alpha=self.get(item, "alpha", where, float, 0.05),
                 beta=self.get(item, "beta", where, float, 0.5),
                 c=self.get(item, "c", where, float, 0.1),
+                fixed=self.get(item, "fixed", where, bool, False),
+                span=self.get(item, "span", where, float, None) if "span" in item else None,
             )
             self.check_spec(spec, where)
             out.append(spec)
@@ -350,6 +371,8 @@ class _Parser:
             raise self.fail(f"{where}scale", "target 0 has no relative scale", "give 'scale:' explicitly")
         if not 0 < spec.alpha < spec.beta:
             raise self.fail(f"{where}alpha", "need 0 < alpha < beta", "use alpha 0.05, beta 0.5")
+        if spec.span is not None and (spec.kind != "range" or spec.fixed or spec.span < 0):
+            raise self.fail(f"{where}span", "only a range spec that is not fixed has a span >= 0", "remove span")
         if not 0 < spec.c < 1:
             raise self.fail(f"{where}c", "need 0 < c < 1", "use c 0.1")
         # The cubic falls monotonically from 1-c to 0 only if its start slope is not too steep

@@ -19,6 +19,7 @@ from actors.rollout import EngineDtype, EngineName
 from learner.config import LearnerConfig
 from simworkers.backends import BackendName
 from simworkers.catalog import resolve_tasks
+from simworkers.query import QueryRule
 from system.agent.episode import Protocol
 from system.agent.policies import Baseline
 from wire.config import Section, rule
@@ -75,6 +76,11 @@ class TaskConfig(Section):
         "from its seed during the run (one witness simulation each; for quick runs)",
     )
     data_dir: str | None = Field(None, description="dataset folder; null: TLGRPO_DATA_DIR or ~/.cache/tl-grpo/data")
+    query_rule: QueryRule = Field(
+        "front",
+        description="front: witnesses on each task's trade-off front (the benchmark); near-reference: witnesses "
+        "near the reference design, which one design nearly solves (an easy environment for learning tests)",
+    )
 
     @field_validator("train", "eval")
     @classmethod

@@ -1,5 +1,6 @@
-"""Query datasets on disk: built once (idempotent), read back exactly, refused when the task changed,
-and every stored witness meets its query's targets when simulated again."""
+"""Query datasets on disk: built once (idempotent), under either rule, read back exactly, refused
+when the task changed or another rule built them, and every stored witness meets its query's
+targets when simulated again."""
 
 import shutil
 from pathlib import Path
@@ -7,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from simworkers.catalog import BUILTIN_TASKS, all_tasks, load_task
-from simworkers.dataset import DatasetError, dataset_path, load_queries, read_queries, stored_count
-from simworkers.query import make_query, seed_for
+from simworkers.dataset import DatasetError, dataset_path, load_queries, read_front, read_queries, stored_count
+from simworkers.query import front_query, near_reference_query, seed_for
 from system.agent.reward import score_result
 from system.evaluation.checks import LocalRunner
 from system.evaluation.datasets import build_datasets, default_plan
@@ -24,13 +25,21 @@ def test_build_is_idempotent_and_reads_back_the_same_queries(tmp_path, runner):
     task = load_task("ota5t_generic")
     plan = [(task, "eval", 6), (task, "train", 4)]
     first = build_datasets(plan, runner, tmp_path)
-    assert [b.kept for b in first] == [False, False]
+    assert [(b.split, b.kept) for b in first] == [("front", False), ("eval", False), ("train", False)]
     stamp = dataset_path(task, "eval", tmp_path).stat().st_mtime_ns
     again = build_datasets(plan, runner, tmp_path)
-    assert [b.kept for b in again] == [True, True]
+    assert [(b.split, b.kept) for b in again] == [("eval", True), ("train", True)]  # the front kept too
     assert dataset_path(task, "eval", tmp_path).stat().st_mtime_ns == stamp
     stored = load_queries(task, "eval", 6, root=tmp_path)
-    assert stored == [make_query(task, seed_for("eval", i)) for i in range(6)]
+    front = read_front(task, tmp_path)
+    assert stored == [front_query(task, seed_for("eval", i), front) for i in range(6)]
+    # the near-reference rule's datasets live beside them; neither reads the other's
+    near = build_datasets([(task, "eval", 2)], runner, tmp_path, rule="near-reference")
+    assert [(b.split, b.kept) for b in near] == [("eval", False)]
+    assert load_queries(task, "eval", 2, root=tmp_path, rule="near-reference") == [
+        near_reference_query(task, seed_for("eval", i)) for i in range(2)
+    ]
+    assert load_queries(task, "eval", 2, root=tmp_path) == stored[:2]
     # training wraps around its set (the next epoch); evaluation refuses to ask for more than was built
     assert load_queries(task, "train", 3, start=3, root=tmp_path)[1] == read_queries(task, "train", tmp_path)[0]
     with pytest.raises(DatasetError, match="--eval-queries 7"):
@@ -45,7 +54,7 @@ def test_a_dataset_whose_task_changed_is_refused(tmp_path, runner, monkeypatch):
     task = load_task(folder)
     build_datasets([(task, "eval", 3)], runner, tmp_path / "data")
     assert stored_count(task, "eval", tmp_path / "data") == 3
-    task_file.write_text(task_file.read_text().replace("target: 40,", "target: 41,"))
+    task_file.write_text(task_file.read_text().replace("timeout_s: 10", "timeout_s: 11"))
     changed = load_task(folder)
     assert changed.fingerprint != task.fingerprint
     assert stored_count(changed, "eval", tmp_path / "data") == 0
@@ -69,14 +78,18 @@ def test_the_default_plan_spreads_training_over_in_domain_tasks():
     assert all(n == 100 for _, split, n in plan if split == "eval") and len(plan) == len(tasks) + len(train)
 
 
-def test_stored_witnesses_meet_their_targets_when_simulated_again(tmp_path, runner):
-    """A sample of every task's evaluation queries: built, stored, read back, and each witness
-    simulated anew on another backend scores 1.0 against its query's targets."""
-    tasks = sorted(all_tasks(), key=lambda t: t.name)
-    build_datasets([(t, "eval", 2) for t in tasks], runner, tmp_path)
+@pytest.mark.parametrize("rule", ["near-reference", "front"])
+def test_stored_witnesses_meet_their_targets_when_simulated_again(tmp_path, runner, rule):
+    """A sample of evaluation queries: built, stored, read back, and each witness simulated anew
+    on another backend scores 1.0 against its query's targets. Near-reference: every task (two
+    queries each); front: the fast tasks (a front is about a thousand simulations)."""
+    fast = ("ota5t_generic", "tia_gf180", "opamp2s_generic")
+    tasks = sorted((t for t in all_tasks() if rule != "front" or t.name in fast), key=lambda t: t.name)
+    n = 2 if rule == "near-reference" else 8
+    build_datasets([(t, "eval", n) for t in tasks], runner, tmp_path, rule=rule)
     with LocalRunner("shared", workers=1) as fresh:
         for task in tasks:
-            for query in load_queries(task, "eval", 2, root=tmp_path):
+            for query in load_queries(task, "eval", n, root=tmp_path, rule=rule):
                 result = fresh.run(task, [query.witness])[0]
                 assert score_result(query.specs, result).value == 1.0, (task.name, query.seed, result.reason)
                 for name, value in query.witness_metrics.items():
@@ -89,13 +102,16 @@ def test_data_cli_builds_and_shows(tmp_path, capsys):
     args = ["data", "build", "--tasks", "ota5t_generic", "--eval-queries", "3", "--train-queries", "2"]
     assert main([*args, "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "eval  ota5t_generic" in out and "built" in out
+    assert "eval  ota5t_generic" in out and "built" in out and "on the front" in out
     assert main([*args, "--data", str(tmp_path)]) == 0
     assert "kept (fresh)" in capsys.readouterr().out
+    assert main([*args, "--data", str(tmp_path), "--rule", "near-reference"]) == 0
     assert main(["data", "show", "--tasks", "ota5t_generic", "--data", str(tmp_path)]) == 0
     shown = capsys.readouterr().out
-    assert "3 queries" in shown and "2 queries" in shown
-    assert Path(tmp_path / "eval" / "ota5t_generic.parquet").is_file()
+    assert "3 queries (front)" in shown and "2 queries (front)" in shown and "3 queries (near-reference)" in shown
+    assert "front ota5t_generic" in shown and "training / " in shown
+    assert Path(tmp_path / "front" / "eval" / "ota5t_generic.parquet").is_file()
+    assert Path(tmp_path / "fronts" / "ota5t_generic.parquet").is_file()
 
 
 def test_training_reads_its_queries_from_the_dataset_in_order(tmp_path, runner):

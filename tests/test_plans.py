@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from simworkers.catalog import load_task
-from simworkers.query import make_query, seed_for
+from simworkers.query import near_reference_query, seed_for
 from system.config import AlgorithmConfig
 from system.rl.advantages import discounted_returns, group_advantages, gtpo_advantages
 from system.rl.buffer import SCHEMA, Buffer, Group, Sample, Segment
@@ -61,7 +61,7 @@ def run(
     algo = AlgorithmConfig(name=algorithm, group_size=G, budget=T, end_reward=end_reward)
     rollout = Rollout(gen, fmt, sim, algo, Sampling(), max_prompt_tokens)
     sim.calls.clear()
-    groups = asyncio.run(rollout.run(TASK, make_query(TASK, seed_for("train", seed))))
+    groups = asyncio.run(rollout.run(TASK, near_reference_query(TASK, seed_for("train", seed))))
     if rollout_out is not None:
         rollout_out.append(rollout)
     return groups, gen
@@ -239,7 +239,7 @@ def test_simulation_actor_killed_mid_rollout_loses_nothing(ray_cluster, fmt):
             gen = ScriptedGenerator(fmt, seed=11)
             algo = AlgorithmConfig(name="tl_grpo", group_size=4, budget=3)
             rollout = Rollout(gen, fmt, pool.submit, algo, Sampling())
-            job = asyncio.gather(*(rollout.run(task, make_query(task, s)) for s in range(3)))
+            job = asyncio.gather(*(rollout.run(task, near_reference_query(task, s)) for s in range(3)))
             while sum(pool.stats().completed.values()) < 6:
                 await asyncio.sleep(0.02)
             pool.kill_actor(next(iter(pool.book.live_actors())))

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from simworkers.catalog import load_task
-from simworkers.query import make_query, seed_for
+from simworkers.query import near_reference_query, seed_for
 from system.agent.conversation import Conversation, Reply
 from system.agent.endpoint import Backoff, EndpointError
 from system.agent.policies import BayesOpt, LLMPolicy, RandomSearch, make_policy
@@ -23,7 +23,7 @@ TASK = load_task("ota5t_generic")
 @pytest.mark.parametrize("policy", [RandomSearch(), BayesOpt()], ids=["random", "bo"])
 @pytest.mark.parametrize("budget", [1, 5])
 def test_baselines_use_exactly_the_budget(sim, policy, budget):
-    query = make_query(TASK, seed_for("eval", 7))
+    query = near_reference_query(TASK, seed_for("eval", 7))
     sim.calls.clear()
     episode = asyncio.run(policy.run(TASK, query, "n/a", budget, sim))
     assert len(sim.calls) == budget + 1  # the initial design, then exactly T
@@ -38,7 +38,7 @@ def test_baselines_use_exactly_the_budget(sim, policy, budget):
 
 
 def test_baselines_are_reproducible(sim):
-    query = make_query(TASK, seed_for("eval", 2))
+    query = near_reference_query(TASK, seed_for("eval", 2))
     a = asyncio.run(BayesOpt().run(TASK, query, "n/a", 3, sim))
     b = asyncio.run(BayesOpt().run(TASK, query, "n/a", 3, sim))
     assert [t.design for t in a.turns] == [t.design for t in b.turns]
@@ -68,7 +68,7 @@ def test_llm_loop_merges_partial_designs_and_ends(sim):
     replies = [call(w_in="30u"), "no idea", call(ibias="20 uA"), "<Analyze>good</Analyze><Design End>"]
     log = []
     policy = LLMPolicy("scripted", lambda task, first: ScriptedSession(replies, log))
-    query = make_query(TASK, seed_for("eval", 0))
+    query = near_reference_query(TASK, seed_for("eval", 0))
     sim.calls.clear()
     episode = asyncio.run(policy.run(TASK, query, "multi-turn", 5, sim))
     assert [t.action for t in episode.turns] == ["initial", "call", "none", "call", "end"]
@@ -83,7 +83,7 @@ def test_llm_call_past_the_budget_and_invalid_values(sim):
     replies = [call(w_in="1 meter"), call(w_in="40u"), call(w_in="41u")]
     policy = LLMPolicy("scripted", lambda task, first: ScriptedSession(replies, []))
     sim.calls.clear()
-    episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 1)), "multi-turn", 2, sim))
+    episode = asyncio.run(policy.run(TASK, near_reference_query(TASK, seed_for("eval", 1)), "multi-turn", 2, sim))
     actions = [t.action for t in episode.turns]
     assert actions == ["initial", "call", "call", "over_budget"]
     assert episode.turns[1].result.status == "invalid" and "w_in" in episode.turns[1].result.reason
@@ -98,7 +98,9 @@ def test_st_iter_starts_each_turn_from_the_query_and_latest_result(sim):
         firsts.append(first)
         return ScriptedSession([call(w_in=f"{20 + len(firsts)}u")], [])
 
-    asyncio.run(LLMPolicy("scripted", factory).run(TASK, make_query(TASK, seed_for("eval", 4)), "st-iter", 3, sim))
+    asyncio.run(
+        LLMPolicy("scripted", factory).run(TASK, near_reference_query(TASK, seed_for("eval", 4)), "st-iter", 3, sim)
+    )
     assert len(firsts) == 4
     assert "Initial design (turn 0)" in firsts[0]
     assert "Most recent design" in firsts[1] and "w_in=21u m" in firsts[1] and "2 more times" in firsts[1]
@@ -110,7 +112,7 @@ def test_hf_policy_with_a_tiny_local_model(sim, tmp_path):
 
     path = build_tiny_model(tmp_path / "tiny")
     policy = make_policy(f"hf:{path}", max_new_tokens=24, seed=0)
-    episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 5)), "multi-turn", 2, sim))
+    episode = asyncio.run(policy.run(TASK, near_reference_query(TASK, seed_for("eval", 5)), "multi-turn", 2, sim))
     assert 2 <= len(episode.turns) <= 4
     spans = [t.action_span for t in episode.turns[1:]]
     assert all(s is not None and s[1] > s[0] for s in spans)
@@ -177,7 +179,7 @@ def test_openai_compatible_policy_against_a_loopback_server(sim, monkeypatch):
     with fake_openai([503, 429]) as url:  # two transient faults first: retried (Retry-After: 0)
         policy = make_policy(f"openai:{url}", model="fake-model", api_key_env="TEST_KEY")
         sim.calls.clear()
-        episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 6)), "multi-turn", 5, sim))
+        episode = asyncio.run(policy.run(TASK, near_reference_query(TASK, seed_for("eval", 6)), "multi-turn", 5, sim))
     assert len(FakeOpenAI.requests) == 2 + 3 and not episode.failure
     assert [t.action for t in episode.turns] == ["initial", "call", "call", "end"]
     assert all(t.format_ok for t in episode.turns[1:])
@@ -193,7 +195,7 @@ def test_openai_compatible_policy_against_a_loopback_server(sim, monkeypatch):
 def test_an_endpoint_that_keeps_failing_ends_the_episode_as_an_infrastructure_failure(sim):
     with fake_openai([503] * 6) as url:  # the first request and its 5 retries
         policy = make_policy(f"openai:{url}", model="fake-model")
-        episode = asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 6)), "multi-turn", 5, sim))
+        episode = asyncio.run(policy.run(TASK, near_reference_query(TASK, seed_for("eval", 6)), "multi-turn", 5, sim))
     assert len(FakeOpenAI.requests) == 6
     assert "HTTP 503" in episode.failure and "after 6 attempts" in episode.failure
     assert [t.action for t in episode.turns] == ["initial"]  # turn 0 kept; nothing scored from the agent
@@ -202,7 +204,7 @@ def test_an_endpoint_that_keeps_failing_ends_the_episode_as_an_infrastructure_fa
 def test_a_refused_request_is_not_retried_and_stops_the_evaluation(sim):
     with fake_openai([401]) as url, pytest.raises(EndpointError, match="HTTP 401"):
         policy = make_policy(f"openai:{url}", model="fake-model")
-        asyncio.run(policy.run(TASK, make_query(TASK, seed_for("eval", 6)), "multi-turn", 5, sim))
+        asyncio.run(policy.run(TASK, near_reference_query(TASK, seed_for("eval", 6)), "multi-turn", 5, sim))
     assert len(FakeOpenAI.requests) == 1
 
 

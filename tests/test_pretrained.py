@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from simworkers.catalog import load_task
-from simworkers.query import make_query, seed_for
+from simworkers.query import near_reference_query, seed_for
 from system.agent.conversation import ChatFormat, engine_speaker, token_opener
 from system.agent.protocol import parse_reply, tool_schema
 from system.models.install import resolve_model
@@ -89,7 +89,7 @@ def test_an_episode_keeps_exactly_the_ids_it_sampled(engine):
 
     fmt = ChatFormat(engine.tokenizer)
     policy = LLMPolicy("smollm2", token_opener(engine_speaker(Recording(), SHORT), fmt))
-    query = make_query(TASK, seed_for("eval", 0))
+    query = near_reference_query(TASK, seed_for("eval", 0))
 
     async def simulate(task, design):
         from simworkers.query import simulate_here

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simworkers.catalog import load_task
-from simworkers.query import make_query
+from simworkers.query import near_reference_query
 from simworkers.result import SimResult
 from system.agent.protocol import first_message, parse_reply, tool_message, tool_schema
 
@@ -63,7 +63,7 @@ def test_an_integer_of_any_length_is_a_refused_design_not_a_crash(digits):
     parameter named."""
     import asyncio
 
-    from simworkers.query import make_query
+    from simworkers.query import near_reference_query
     from system.agent.turns import AgentState, take_action
 
     text = (
@@ -75,7 +75,7 @@ def test_an_integer_of_any_length_is_a_refused_design_not_a_crash(digits):
     async def never(task, params):
         raise AssertionError("a refused design reached the simulator")
 
-    query = make_query(TASK, 0)
+    query = near_reference_query(TASK, 0)
     state = AgentState(dict(query.initial), SimResult("ok", {}), 0.0, 3)
     outcome = asyncio.run(take_action(TASK, query, state, text, never, 0.5))
     if parsed.action == "call":
@@ -145,7 +145,7 @@ def test_errors_name_the_problem():
 
 
 def test_first_message_holds_everything_the_spec_lists():
-    query = make_query(TASK, 3)
+    query = near_reference_query(TASK, 3)
     result = SimResult("ok", {"gain_db": 30.0, "ugf": 1e6, "pm": 70.0, "power": 1e-5})
     text = first_message(TASK, query, 5, query.initial, result)
     assert TASK.description[:40] in text
@@ -181,7 +181,7 @@ def test_prompt_uses_the_models_chat_template(tiny):
 
     tok = AutoTokenizer.from_pretrained(tiny)
     fmt = ChatFormat(tok)
-    query = make_query(TASK, 1)
+    query = near_reference_query(TASK, 1)
     message = first_message(TASK, query, 5, query.initial, SimResult("failed", {}, "no convergence"))
     ids = fmt.prompt_ids(message, [tool_schema(TASK)])
     text = tok.decode(ids)

@@ -1,4 +1,5 @@
-"""Queries: reproducible from (task, seed), disjoint splits, and attainable: each carries a witness
+"""Near-reference queries (the learning tests' rule; tests/test_front.py has the default front
+rule): reproducible from (task, seed), disjoint splits, and attainable: each carries a witness
 design whose metrics meet every target, found by redrawing when a witness fails."""
 
 import dataclasses
@@ -11,13 +12,16 @@ from simworkers.query import (
     WITNESS_ATTEMPTS,
     QueryError,
     build_queries,
-    make_query,
-    queries,
+    near_reference_query,
     seed_for,
     simulate_here,
 )
 from simworkers.result import SimResult
 from system.agent.reward import score_metrics
+
+
+def queries(task, split, count):
+    return [near_reference_query(task, seed_for(split, i)) for i in range(count)]
 
 
 def test_queries_are_reproducible_and_splits_disjoint():
@@ -48,7 +52,7 @@ def test_witness_meets_every_target_and_targets_sit_within_the_margin_of_its_met
 
 def test_the_initial_design_is_random_and_the_witness_near_the_reference():
     task = load_task("ota5t_generic")
-    q1, q2 = make_query(task, seed_for("train", 1)), make_query(task, seed_for("train", 2))
+    q1, q2 = near_reference_query(task, seed_for("train", 1)), near_reference_query(task, seed_for("train", 2))
     assert q1.initial != q2.initial and q1.witness != q2.witness
     for p in task.params:
         ratio = q1.witness[p.name] / p.reference
@@ -65,7 +69,7 @@ def test_a_failing_witness_is_redrawn_and_a_task_that_never_simulates_is_refused
             return SimResult("failed", {}, "no convergence")
         return simulate_here(t, design)
 
-    query = make_query(task, seed_for("eval", 3), flaky)
+    query = near_reference_query(task, seed_for("eval", 3), flaky)
     assert len(calls) == 3 and query.witness == calls[-1]  # the third draw is the witness kept
     assert score_metrics(query.specs, query.witness_metrics).value == 1.0
     # the same seed built in one parallel sweep gives the same query (redraws included)
@@ -79,7 +83,7 @@ def test_a_failing_witness_is_redrawn_and_a_task_that_never_simulates_is_refused
 
     assert build_queries(task, [seed_for("eval", 3)], batch) == [query]
     with pytest.raises(QueryError, match=f"none of {WITNESS_ATTEMPTS} witness designs"):
-        make_query(task, seed_for("eval", 4), lambda t, d: SimResult("timeout", {}, "hung"))
+        near_reference_query(task, seed_for("eval", 4), lambda t, d: SimResult("timeout", {}, "hung"))
 
 
 def test_a_witness_missing_a_spec_metric_is_not_kept():
@@ -90,4 +94,4 @@ def test_a_witness_missing_a_spec_metric_is_not_kept():
         return dataclasses.replace(result, metrics={k: v for k, v in result.metrics.items() if k != "pm"})
 
     with pytest.raises(QueryError):
-        make_query(task, seed_for("eval", 5), no_pm)
+        near_reference_query(task, seed_for("eval", 5), no_pm)

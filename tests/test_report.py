@@ -5,23 +5,11 @@ import json
 
 import pytest
 
-from system.evaluation.report import (
-    action_table,
-    base_method,
-    bootstrap_interval,
-    episode_scores,
-    eval_table,
-    in_row_order,
-    label_of,
-    load_runs,
-    method_of,
-    move_table,
-    seed_mean,
-    trailing_mean,
-    training_table,
-    trend_table,
-    write_report,
-)
+from system.evaluation.figures import seed_mean, trailing_mean
+from system.evaluation.methods import base_method, in_row_order, label_of, method_of
+from system.evaluation.paired import bootstrap_interval, episode_scores
+from system.evaluation.report import eval_table, load_runs, training_table, trend_table, write_report
+from system.evaluation.turn_tables import action_table, move_table
 
 
 def test_method_of_reads_runs_warmup_and_baselines():
@@ -35,7 +23,7 @@ def test_method_of_reads_runs_warmup_and_baselines():
 
 
 def test_vllm_rows_read_as_hf_ones_and_an_installed_model_is_the_base_model():
-    from system.evaluation.report import in_row_order
+    from system.evaluation.methods import in_row_order
 
     assert method_of("vllm:runs/c/traj_grpo-s0/final (multi-turn)") == ("traj_grpo", 0)
     assert method_of("vllm:runs/c/warmup/final (st-iter)") == ("warm-up", None)
@@ -239,7 +227,7 @@ def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
 def test_paired_difference_cancels_query_difficulty_and_uses_common_queries():
     """A method 0.1 above the baseline on every query is a sure win however hard the queries are;
     only the queries both ran count; a method that matches on average is a tie."""
-    from system.evaluation.report import difference_table, paired_difference
+    from system.evaluation.paired import difference_table, paired_difference
 
     hard_and_easy = {"a": {q: [q / 40] for q in range(40)}}  # baseline, spread over 0-1
     better = {"a": {q: [q / 40 + 0.1, q / 40 + 0.1] for q in range(30)}}  # two seeds, 30 of the queries
@@ -263,7 +251,8 @@ def test_language_model_rows_are_paired_within_their_protocol_and_listed_run_by_
     """Against the warm-up and TL-GRPO, an ST-iter row is paired with their ST-iter rows; a method
     is not paired with itself; each run keeps its own row, with the episodes that simulated nothing
     and those that ended at their first turn."""
-    from system.evaluation.report import difference_table, run_table
+    from system.evaluation.paired import difference_table
+    from system.evaluation.report import run_table
 
     def episode(policy, protocol, seed, score, second):
         turns = [{"action": "call", "result": {"status": "ok"}}, second]

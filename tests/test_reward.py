@@ -74,11 +74,11 @@ def test_format_penalty_only_when_asked(sim):
     import asyncio
 
     from simworkers.catalog import load_task
-    from simworkers.query import make_query
+    from simworkers.query import near_reference_query
     from system.agent.turns import AgentState, take_action
 
     task = load_task("ota5t_generic")
-    query = make_query(task, 3)
+    query = near_reference_query(task, 3)
     state = AgentState.opening(query, asyncio.run(sim(task, query.initial)), 3)
     call = '<tool_call>{"name": "simulate", "arguments": {"w_in": "20u"}}</tool_call>'
 
@@ -110,11 +110,11 @@ def test_design_end_earns_the_history_best_or_the_policys_own(sim):
     import asyncio
 
     from simworkers.catalog import load_task
-    from simworkers.query import make_query
+    from simworkers.query import near_reference_query
     from system.agent.turns import AgentState, take_action
 
     task = load_task("ota5t_generic")
-    query = make_query(task, 3)
+    query = near_reference_query(task, 3)
     opening = AgentState.opening(query, asyncio.run(sim(task, query.initial)), 3)
     initial = replace(opening, best=0.9)  # a good initial design, whatever this query's is
     end = "<Analyze>done</Analyze><Design End>"

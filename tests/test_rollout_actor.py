@@ -134,7 +134,7 @@ def test_tl_grpo_rollout_on_ray_actors_and_the_pool(ray_cluster, tiny):
 
     from simworkers.catalog import load_task
     from simworkers.pool import SimPool
-    from simworkers.query import make_query
+    from simworkers.query import near_reference_query
     from system.agent.conversation import ChatFormat
     from system.config import AlgorithmConfig
     from system.rl.buffer import Buffer
@@ -149,7 +149,7 @@ def test_tl_grpo_rollout_on_ray_actors_and_the_pool(ray_cluster, tiny):
         pool = SimPool(1)
         try:
             rollout = Rollout(RolloutFleet([actor]), fmt, pool.submit, algo, Sampling(max_new_tokens=16))
-            groups = await asyncio.gather(*(rollout.run(task, make_query(task, s)) for s in (0, 1)))
+            groups = await asyncio.gather(*(rollout.run(task, near_reference_query(task, s)) for s in (0, 1)))
             return [g for gs in groups for g in gs], pool.stats()
         finally:
             pool.shutdown()

@@ -145,11 +145,11 @@ def test_with_changes_a_synthetic_call_sets_a_few_parameters_and_keeps_the_rest(
 def test_a_first_reply_is_accepted_only_when_the_tool_would_simulate_it():
     import random
 
-    from simworkers.query import make_query
+    from simworkers.query import near_reference_query
     from system.rl.sft import call_text, reply_standing
 
     task = TASKS[0]
-    query = make_query(task, 3)
+    query = near_reference_query(task, 3)
     rng = random.Random(0)
     p = task.params[0]
     inside = call_text(task, {p.name: (p.lo + p.hi) / 2}, rng, [p.name])

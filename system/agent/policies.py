@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import typing
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
+from simworkers.front import Front, latin_hypercube
 from simworkers.query import Query, random_design
 from simworkers.task import Task
 from system.agent.conversation import ChatFormat, OpenAIConversation, Opener, engine_speaker, token_opener
@@ -32,8 +34,19 @@ from wire.sampling import Sampling
 if TYPE_CHECKING:
     from actors.rollout import EngineDtype
 
-Baseline = Literal["random", "bo"]  # the policies that need no model
+Baseline = Literal["random", "bo", "centre", "reference", "constant", "lookup"]  # the policies that need no model
 BASELINES: tuple[Baseline, ...] = get_args(Baseline)
+
+
+class QuerySupply(typing.Protocol):
+    """Where a policy that learns from the training set finds it (system/evaluation/datasets.py's
+    QuerySource): a task's queries of a split, its whole training set, its trade-off front."""
+
+    async def get(self, task: Task, split: str, count: int, start: int = 0) -> list[Query]: ...
+
+    async def training_set(self, task: Task) -> list[Query]: ...
+
+    async def front(self, task: Task) -> Front: ...
 
 
 class Policy(ABC):
@@ -44,12 +57,19 @@ class Policy(ABC):
     async def run(self, task: Task, query: Query, protocol: Protocol, budget: int, simulate: Simulate) -> Episode:
         """Run one episode; the budget counts simulations after the initial design."""
 
+    def applies_to(self, task: Task) -> bool:
+        """Whether the policy is evaluated on this task (`lookup` needs the task's training set)."""
+        return True
+
+    async def prepare(self, task: Task, queries: QuerySupply) -> None:
+        """Once per task before its episodes: what a baseline learns from the training set."""
+
 
 def _rng(policy: str, query: Query) -> np.random.Generator:
     return np.random.default_rng([zlib.crc32(policy.encode()), zlib.crc32(query.task.encode()), query.seed])
 
 
-async def _simulated_turn(task: Task, query: Query, index: int, design: dict, simulate: Simulate) -> Turn:
+async def simulated_turn(task: Task, query: Query, index: int, design: dict, simulate: Simulate) -> Turn:
     result = await simulate(task, design)
     return Turn(index, "call", dict(design), result, score_result(query.specs, result).value)
 
@@ -63,7 +83,7 @@ class RandomSearch(Policy):
         episode = await start_episode(task, query, self.name, protocol, budget, simulate)
         rng = _rng(self.name, query)
         for k in range(1, budget + 1):
-            episode.turns.append(await _simulated_turn(task, query, k, random_design(task, rng), simulate))
+            episode.turns.append(await simulated_turn(task, query, k, random_design(task, rng), simulate))
         return episode
 
 
@@ -90,12 +110,6 @@ BO_CONFIGS = {
     "ei-lhs2-linear": BoConfig(space_filling=2, acquisition="ei", xi=0.01, log_inputs=False),
 }
 BO_DEFAULT = "ei-lhs2"
-
-
-def latin_hypercube(n: int, dims: int, rng: np.random.Generator) -> np.ndarray:
-    """n points in [0, 1)^dims, one in each of n strata per dimension."""
-    strata = np.stack([rng.permutation(n) for _ in range(dims)], axis=1)
-    return (strata + rng.random((n, dims))) / n
 
 
 class BayesOpt(Policy):
@@ -144,7 +158,7 @@ class BayesOpt(Policy):
                 point = {n: lo + u * (hi - lo) for (n, (lo, hi)), u in zip(bounds.items(), filling[k - 1])}
             else:
                 point = await asyncio.to_thread(optimizer.suggest)  # GP fit: keep the event loop free
-            turn = await _simulated_turn(task, query, k, from_space(point), simulate)
+            turn = await simulated_turn(task, query, k, from_space(point), simulate)
             episode.turns.append(turn)
             optimizer.register(params=point, target=turn.score)
         return episode
@@ -305,9 +319,14 @@ def openai_opener(
 
 
 def make_policy(spec: str, **options) -> Policy:
-    """`random`, `bo` (or `bo:CONFIG`, one of BO_CONFIGS), `hf:PATH` (a local Hugging Face model),
-    `vllm:PATH` (the same, served by the vLLM engine), or `openai:BASE_URL` with options model=
-    (and api_key_env=)."""
+    """`random`, `bo` (or `bo:CONFIG`, one of BO_CONFIGS), a shortcut baseline (`centre`,
+    `reference`, `constant`, `lookup`: system/agent/shortcuts.py), `hf:PATH` (a local Hugging
+    Face model), `vllm:PATH` (the same, served by the vLLM engine), or `openai:BASE_URL` with
+    options model= (and api_key_env=)."""
+    from system.agent.shortcuts import SHORTCUTS, make_shortcut
+
+    if spec in SHORTCUTS:
+        return make_shortcut(spec)
     if spec == "random":
         return RandomSearch()
     if spec == "bo":
@@ -321,4 +340,7 @@ def make_policy(spec: str, **options) -> Policy:
         return LLMPolicy(f"{kind}:{target}", opener(resolve(target), **options))
     if kind == "openai" and target:
         return LLMPolicy(f"openai:{options.get('model') or 'default'}", openai_opener(target, **options))
-    raise ValueError(f"unknown policy {spec!r}: use random, bo, bo:CONFIG, hf:PATH, vllm:PATH or openai:BASE_URL")
+    raise ValueError(
+        f"unknown policy {spec!r}: use random, bo, bo:CONFIG, {', '.join(SHORTCUTS)}, hf:PATH, vllm:PATH "
+        "or openai:BASE_URL"
+    )

@@ -12,29 +12,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from simworkers.result import SimResult
-from simworkers.task import Spec
+from simworkers.task import Spec, shortfall
 
-
-def shortfall(spec: Spec, value: float) -> float:
-    """How far `value` is outside the spec, normalised; <= 0 when met, inf when not a number."""
-    if not math.isfinite(value):
-        return math.inf
-    if spec.log:
-        if value <= 0:
-            return math.inf
-        below = math.log(spec.lo / value) if spec.lo is not None else -math.inf
-        above = math.log(value / spec.hi) if spec.hi is not None else -math.inf
-        return max(below, above)
-    if spec.scale is not None:
-        scale = spec.scale
-    elif spec.kind == "range":
-        scale = spec.hi - spec.lo
-    else:
-        scale = abs(spec.lo if spec.kind == "min" else spec.hi)
-    below = (spec.lo - value) if spec.lo is not None else -math.inf
-    above = (value - spec.hi) if spec.hi is not None else -math.inf
-    return max(below, above) / scale
+__all__ = ["Score", "SpecOutcome", "score_metrics", "score_result", "score_table", "shortfall", "spec_score"]
 
 
 def spec_score(d: float, alpha: float = 0.05, beta: float = 0.5, c: float = 0.1) -> float:
@@ -90,3 +73,54 @@ def score_result(specs: tuple[Spec, ...], result: SimResult) -> Score:
     """Geometric mean of the per-spec scores; 0 for any result that is not `ok`."""
     score = score_metrics(specs, result.metrics)
     return score if result.ok else Score(0.0, score.outcomes)
+
+
+def score_table(queries: list[tuple[Spec, ...]], designs: list[Mapping[str, float] | None]) -> np.ndarray:
+    """Scores of many designs' metrics (None: did not simulate, scores 0) against many queries'
+    specs at once: an array [design, query], equal to `score_metrics` cell by cell. The queries
+    share one task's spec order and tolerances; only their targets differ. This is how the
+    `constant` baseline weighs hundreds of candidates against hundreds of queries."""
+    if not queries or not designs:
+        return np.zeros((len(designs), len(queries)))
+    log_sum = np.zeros((len(designs), len(queries)))
+    dead = np.zeros((len(designs), len(queries)), dtype=bool)
+    for j, spec in enumerate(queries[0]):
+        values = np.array([m.get(spec.metric, np.nan) if m is not None else np.nan for m in designs], dtype=float)
+        lo = np.array([q[j].lo if q[j].lo is not None else np.nan for q in queries], dtype=float)
+        hi = np.array([q[j].hi if q[j].hi is not None else np.nan for q in queries], dtype=float)
+        d = _shortfalls(spec, values[:, None], lo[None, :], hi[None, :])
+        f = _spec_scores(d, spec.alpha, spec.beta, spec.c)
+        dead |= f <= 0
+        log_sum += np.log(np.where(f > 0, f, 1.0))
+    return np.where(dead, 0.0, np.exp(log_sum / len(queries[0])))
+
+
+def _shortfalls(spec: Spec, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """`shortfall` on arrays; nan bounds are absent ones, a non-finite value is inf."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if spec.log:
+            below = np.where(np.isnan(lo), -np.inf, np.log(lo / v))
+            above = np.where(np.isnan(hi), -np.inf, np.log(v / hi))
+            d = np.maximum(below, above)
+            d = np.where(v > 0, d, np.inf)
+        else:
+            if spec.scale is not None:
+                scale = np.full(np.broadcast(lo, hi).shape, spec.scale)
+            elif spec.kind == "range":
+                scale = hi - lo
+            else:
+                scale = np.abs(lo if spec.kind == "min" else hi)
+            below = np.where(np.isnan(lo), -np.inf, lo - v)
+            above = np.where(np.isnan(hi), -np.inf, v - hi)
+            d = np.maximum(below, above) / scale
+    return np.where(np.isfinite(v), d, np.inf)
+
+
+def _spec_scores(d: np.ndarray, alpha: float, beta: float, c: float) -> np.ndarray:
+    """`spec_score` on an array."""
+    h = beta - alpha
+    t = np.clip((d - alpha) / h, 0.0, 1.0)
+    y0, m0 = 1.0 - c, -2.0 * c / alpha * h
+    cubic = np.clip((2 * t**3 - 3 * t**2 + 1) * y0 + (t**3 - 2 * t**2 + t) * m0, 0.0, 1.0)
+    quadratic = 1.0 - c * (np.clip(d, 0.0, alpha) / alpha) ** 2
+    return np.where(d <= 0, 1.0, np.where(d <= alpha, quadratic, np.where(d >= beta, 0.0, cubic)))

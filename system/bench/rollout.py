@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from simworkers.query import make_query, random_design
+from simworkers.query import near_reference_query, random_design
 from simworkers.task import Task
 from system.runtime import init_ray
 from wire.sampling import Generation, Sampling
@@ -103,7 +103,7 @@ async def _rollout_bench(
         await _pin(actor, cores[:1])
         await asyncio.gather(*(_pin(handle, cores[1:2]) for handle in pool.handles.values()))
     sampling = Sampling(max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.95)
-    qs = [make_query(task, i) for i in range(queries)]
+    qs = [near_reference_query(task, i) for i in range(queries)]
     try:
         await pool.warm_up(task)
         await actor.generate.remote(fmt.prompt_ids("warm up", []), Sampling(max_new_tokens=4))

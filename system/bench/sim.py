@@ -1,7 +1,9 @@
 """`tlgrpo bench sim`: simulation throughput, raw and through the Ray pool, in one run.
 
 For each task and backend: the same random designs run (a) one after another on one backend in
-this process, no Ray, and (b) through a SimPool with one actor per core. The headline
+this process, no Ray, and (b) through a SimPool with one actor per core. With no task named it
+measures a quick set that spans the kinds of testbench (QUICK_TASKS: op + ac on generic models,
+op + ac on sky130's, a transient); `all` names every task (minutes). The headline
 `pool_efficiency` = pool throughput / (cores x raw throughput): 1.0 means the pool adds nothing
 to the simulations themselves and uses every core.
 """
@@ -12,6 +14,7 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from simworkers.backends import make_backend
@@ -19,6 +22,8 @@ from simworkers.pool import SimPool
 from simworkers.task import Task
 from system.evaluation.checks import random_designs
 from system.runtime import init_ray
+
+QUICK_TASKS = ("ota5t_generic", "telescopic_sky130", "mdac_sky130")
 
 
 @dataclass
@@ -53,7 +58,13 @@ async def _pooled(pool: SimPool, task: Task, designs: list[dict]) -> float:
     return time.perf_counter() - start
 
 
-def run_bench(tasks: list[Task], backends: list[str], sims: int, cores: int | None = None) -> dict:
+def run_bench(
+    tasks: list[Task],
+    backends: list[str],
+    sims: int,
+    cores: int | None = None,
+    on_row: Callable[[SimBench], None] | None = None,
+) -> dict:
     import ray
 
     cores = cores or os.cpu_count() or 1
@@ -82,6 +93,8 @@ def run_bench(tasks: list[Task], backends: list[str], sims: int, cores: int | No
                             ok / sims,
                         )
                     )
+                    if on_row:
+                        on_row(rows[-1])
             finally:
                 pool.shutdown()
     finally:

@@ -9,19 +9,26 @@ from system.cli.common import BACKEND_NAMES, CliError, positive_int, tasks_named
 
 
 def cmd_bench_sim(args) -> int:
-    from system.bench.sim import run_bench
+    from system.bench.sim import QUICK_TASKS, run_bench
 
-    report = run_bench(tasks_named(args.tasks), args.backend, args.sims)
+    tasks = tasks_named(args.tasks or list(QUICK_TASKS))
+    if not args.json:
+        which = "" if args.tasks else " (the quick set; name tasks, or `all`, for others)"
+        print(f"{len(tasks)} tasks{which}, {args.sims} designs each, backends {', '.join(args.backend)}")
+        print(f"{'task':22s} {'backend':8s} {'raw ms':>8s} {'raw/s':>8s} {'pool/s':>8s} {'efficiency':>10s}")
+
+    def show(r) -> None:  # each row as it is measured: `all` takes minutes
+        print(
+            f"{r.task:22s} {r.backend:8s} {r.raw_ms_median:8.1f} {r.raw_per_s:8.1f} "
+            f"{r.pool_per_s:8.1f} {r.pool_efficiency:10.3f}",
+            flush=True,
+        )
+
+    report = run_bench(tasks, args.backend, args.sims, on_row=None if args.json else show)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"cores {report['cores']}, {report['sims_per_task']} designs per task")
-    print(f"{'task':22s} {'backend':8s} {'raw ms':>8s} {'raw/s':>8s} {'pool/s':>8s} {'efficiency':>10s}")
-    for r in report["rows"]:
-        print(
-            f"{r['task']:22s} {r['backend']:8s} {r['raw_ms_median']:8.1f} {r['raw_per_s']:8.1f} "
-            f"{r['pool_per_s']:8.1f} {r['pool_efficiency']:10.3f}"
-        )
+    print(f"cores {report['cores']}")
     for backend, s in report["backends"].items():
         print(f"pool_efficiency[{backend}] = {s['pool_efficiency']:.3f}")
     return 0
@@ -172,7 +179,7 @@ def add_commands(sub) -> None:
     """bench sim, rollout, learner, decode, prefill"""
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="action", required=True)
     p = bench.add_parser("sim", help="simulation throughput raw and through the Ray pool")
-    p.add_argument("tasks", nargs="*")
+    p.add_argument("tasks", nargs="*", help="task names or sets (default: a quick representative set; all: every task)")
     p.add_argument("--sims", type=positive_int, default=100, help="designs per task (default 100)")
     p.add_argument("--backend", action="append", choices=BACKEND_NAMES, help="backend(s) to measure (default both)")
     p.add_argument("--json", action="store_true")

@@ -7,8 +7,6 @@ from pathlib import Path
 
 from system.cli.common import BACKEND_NAMES, CliError, console, positive_int, tasks_named
 
-WITNESS_SAMPLE = 50  # evaluation queries whose first witness draw `tasks doc` simulates
-
 
 def cmd_tasks_list(args) -> int:
     from rich.table import Table
@@ -41,17 +39,17 @@ def cmd_tasks_list(args) -> int:
 
 
 def cmd_tasks_doc(args) -> int:
-    from simworkers.catalog import load_task
-    from simworkers.query import seed_for
-    from system.evaluation.calibration import witness_rate
     from system.evaluation.checks import LocalRunner, task_summary
+    from system.evaluation.datasets import ensure_front
     from system.evaluation.taskdoc import baseline_columns, render
 
-    seeds = [seed_for("eval", i) for i in range(WITNESS_SAMPLE)]
+    rows = []
     with LocalRunner(args.backend) as runner:
-        rows = [task_summary(task, runner, args.random) for task in tasks_named(None)]
-        for row in rows:
-            row["witness_rate"] = witness_rate(load_task(row["task"]), seeds, runner)
+        tasks = tasks_named(None)
+        for k, task in enumerate(tasks, start=1):
+            front, _ = ensure_front(task, runner, args.data)  # stored by `tlgrpo data build`, or built now
+            rows.append({**task_summary(task, runner, args.random, front), "front": front.size, "cells": front.n_cells})
+            print(f"[{k}/{len(tasks)}] {task.name}: {front.summary()}", flush=True)
     baselines = {}
     if args.baselines and Path(args.baselines).is_file():
         baselines = baseline_columns(json.loads(Path(args.baselines).read_text()))
@@ -71,8 +69,12 @@ def cmd_tasks_check(args) -> int:
 
     checks = []
     with LocalRunner(args.backend) as runner:
-        for task in tasks_named(args.tasks):
+        tasks = tasks_named(args.tasks)
+        for k, task in enumerate(tasks, start=1):
             checks.append(check_task(task, runner, args.random))
+            if not args.json and len(tasks) > 1:  # a line per task: all of them take minutes
+                verdict = "pass" if checks[-1].passed else "FAIL"
+                print(f"[{k}/{len(tasks)}] {task.name}: {verdict}", flush=True)
     if args.json:
         print(
             json.dumps(
@@ -192,6 +194,7 @@ def add_commands(sub) -> None:
     p.add_argument("--out", default="docs/tasks.md", help="file to write, or - for stdout")
     p.add_argument("--baselines", default="docs/baselines/results.json", help="a baseline eval's results.json to show")
     p.add_argument("--random", type=positive_int, default=200, help="random designs per task (default 200)")
+    p.add_argument("--data", type=Path, help="where the fronts are stored (default TLGRPO_DATA_DIR or ~/.cache/...)")
     p.add_argument("--backend", default="shared", choices=BACKEND_NAMES)
     p.set_defaults(func=cmd_tasks_doc)
 

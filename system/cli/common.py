@@ -16,12 +16,13 @@ BACKEND_NAMES = list(BACKENDS)
 
 
 def tasks_named(names: list[str] | None):
-    from simworkers.catalog import all_tasks, load_task
+    """Task names or sets (in-domain, out-of-domain, all); none: every task."""
+    from simworkers.catalog import all_tasks, resolve_tasks
 
     if not names:
         return sorted(all_tasks(), key=lambda t: (t.domain, t.name))
     try:
-        return [load_task(n) for n in names]
+        return resolve_tasks(names)
     except KeyError as exc:
         raise CliError(exc.args[0]) from None
 

@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 from actors.rollout import ENGINE_DTYPES
+from simworkers.query import QUERY_RULES
 from system.agent.episode import PROTOCOLS
 from system.cli.common import BACKEND_NAMES, CliError, budget_list, non_negative_int, positive_int
 from system.evaluation.progress import WorkProgress
 from system.runtime import init_ray
+
+QUERY_RULE_NAMES = tuple(QUERY_RULES)
 
 
 def cmd_eval(args) -> int:
@@ -54,6 +57,7 @@ def cmd_eval(args) -> int:
         "protocols": protocols,
         "queries": args.queries,
         "query_source": "built from seeds" if args.on_the_fly else str(args.data or "datasets"),
+        "query_rule": args.rule,
         "budget": args.budget,
         "dtype": args.dtype,  # the engine's arithmetic is part of what a language-model policy does
     }
@@ -78,7 +82,7 @@ def cmd_eval(args) -> int:
                     args.queries,
                     args.budget,
                     pool.submit,
-                    source=QuerySource(pool.submit, root=args.data, on_the_fly=args.on_the_fly),
+                    source=QuerySource(pool.submit, root=args.data, on_the_fly=args.on_the_fly, rule=args.rule),
                     concurrency=args.concurrency,
                     on_done=on_done,
                     finished=finished,
@@ -119,6 +123,7 @@ def cmd_eval(args) -> int:
 
 
 IDENTITY_BEFORE_ITS_KEY = {"dtype": "auto"}  # an evaluation started before eval.json had the key
+# (an evaluation from before the query rules ran on rule 2 datasets, which no longer load: not resumed)
 
 
 def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dict]:
@@ -284,7 +289,14 @@ def add_commands(sub) -> None:
         "--policy",
         action="append",
         required=True,
-        help="random | bo | hf:PATH | vllm:PATH | openai:BASE_URL (repeat for several)",
+        help="random | bo | centre | reference | constant | lookup | hf:PATH | vllm:PATH | openai:BASE_URL "
+        "(repeat for several)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=QUERY_RULE_NAMES,
+        default="front",
+        help="the queries' rule: front (the benchmark, default) or near-reference (the learning tests' easy one)",
     )
     p.add_argument("--tasks", action="append", help="in-domain (default), out-of-domain, all, or task names")
     p.add_argument("--queries", type=positive_int, default=100, help="held-out queries per task (default 100)")

@@ -53,8 +53,10 @@ async def run_evaluation(
     gate = asyncio.Semaphore(concurrency)
     jobs = []
     for task in tasks:
+        for policy in (p for p in policies if p.applies_to(task)):
+            await policy.prepare(task, source)
         for query in await source.get(task, "eval", n_queries):
-            for policy in policies:
+            for policy in (p for p in policies if p.applies_to(task)):
                 for protocol in protocols if policy.uses_protocol else ["n/a"]:
                     jobs.append((policy, task, query, protocol))
 
@@ -89,7 +91,7 @@ def load_finished(path: Path) -> tuple[dict[EpisodeKey, Episode], dict[EpisodeKe
 
 
 def count_jobs(tasks: list[Task], policies: list[Policy], protocols: list[Protocol], n_queries: int) -> int:
-    return len(tasks) * n_queries * sum(len(protocols) if p.uses_protocol else 1 for p in policies)
+    return n_queries * sum(len(protocols) if p.uses_protocol else 1 for t in tasks for p in policies if p.applies_to(t))
 
 
 def summarise(episodes: list[Episode], tasks: list[Task]) -> dict:
@@ -118,7 +120,9 @@ def summarise(episodes: list[Episode], tasks: list[Task]) -> dict:
             values = [v for t, v in per_task.items() if domain[t] == members]
             if values:
                 averages[name] = statistics.fmean(values)
-        averages["all"] = statistics.fmean(per_task.values())
+        evaluated = {e.task for e in episodes}
+        if evaluated <= set(per_task):  # lookup runs in domain only: no average over all tasks
+            averages["all"] = statistics.fmean(per_task.values())
         turn_scores, history = [], []
         budget = mine[0].budget
         for k in range(budget):
@@ -171,10 +175,15 @@ def markdown_table(summary: dict) -> str:
         + " - |" * (len(averages) + 1)
     )
     for row in summary["rows"]:
-        cells = [f"{row['per_task'].get(t, float('nan')):.3f}" for t in tasks]
-        cells += [f"{row['averages'].get(a, float('nan')):.3f}" for a in averages] + [f"{row['averages']['all']:.3f}"]
+        cells = [_cell(row["per_task"].get(t)) for t in tasks]
+        cells += [_cell(row["averages"].get(a)) for a in averages] + [_cell(row["averages"].get("all"))]
         lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    """A table cell: '-' where the method did not run (lookup out of domain)."""
+    return "-" if value is None else f"{value:.3f}"
 
 
 def plot_curves(summary: dict, path: Path) -> None:

@@ -17,151 +17,14 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
-import math
-import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from simworkers.units import QuantityError, parse_quantity
-from system.config import ALGORITHMS
-
-METHODS = ALGORITHMS  # the RL methods, in report order
-_LM = re.compile(r"^(?:hf|vllm):")  # a local language model's policy: through the HF or the vLLM engine
-_RUN = re.compile(r"^(?:hf|vllm):.*?/(?P<method>[a-z_]+)-s(?P<seed>\d+)/final")
-_PROTOCOL = re.compile(r" \((?P<protocol>multi-turn|st-iter|n/a)\)$")
-INTERVAL_DRAWS = 2000  # bootstrap resamples of the queries behind an average
-
-
-def method_of(row_name: str) -> tuple[str, int | None]:
-    """('tl_grpo', 0) for an RL run's row, ('warm-up', None) for the warm-up, ('base model', None)
-    for an installed model named without a folder (`vllm:smollm2-135m`), else the name."""
-    name = _PROTOCOL.sub("", row_name)
-    match = _RUN.match(name)
-    if match:
-        return match["method"], int(match["seed"])
-    if _LM.match(name) and "warmup" in name:
-        return "warm-up", None
-    if _LM.match(name) and "/" not in name:
-        return "base model", None
-    return name, None
-
-
-def base_method(method: str) -> str | None:
-    """The RL method a run's name stands for: itself, or for a variant run named METHOD_VARIANT
-    (e.g. `tl_grpo_own`, TL-GRPO trained with another setting) its METHOD; None for anything else."""
-    if method in METHODS:
-        return method
-    return next((m for m in sorted(METHODS, key=len, reverse=True) if method.startswith(m + "_")), None)
-
-
-def _rank(method: str, first: tuple[str, ...] = ()) -> tuple:
-    """Where a method's rows stand: `first`, then the RL methods in report order, each variant
-    right after its method, then anything else by name."""
-    order = [*first, *METHODS]
-    if method in order:
-        return (order.index(method), 0, method)
-    base = base_method(method)
-    return (order.index(base), 1, method) if base else (len(order), 0, method)
-
-
-def label_of(name: str, protocol: str | None = None) -> str:
-    """A table row's method: the method (seeds pooled), and ' (st-iter)' for that protocol. `name`
-    is a results row's name, "policy (protocol)", or an episode's policy with its protocol."""
-    if protocol is None:
-        protocol = m["protocol"] if (m := _PROTOCOL.search(name)) else "n/a"
-    method = method_of(name)[0]
-    return f"{method} (st-iter)" if protocol == "st-iter" else method
-
-
-def in_row_order(methods) -> list[str]:
-    """Baselines first (BO, random search, the warm-up), then the RL methods, then anything else;
-    a method's ST-iter row right after its multi-turn row."""
-
-    def key(label: str):
-        method = label.removesuffix(" (st-iter)")
-        return (*_rank(method, ("bo", "random", "base model", "warm-up")), label != method)
-
-    return sorted(methods, key=key)
-
-
-def bootstrap_interval(scores: dict[str, dict[int, list[float]]], draws: int = INTERVAL_DRAWS, seed: int = 0):
-    """The 95 % interval of an average over tasks of each task's mean over queries. `scores` maps
-    a task to each query's scores (one per training seed: a query's seeds are averaged and kept
-    together). The queries are resampled with replacement within each task; the tasks are fixed."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    means = np.zeros(draws)
-    tasks = [t for t in scores if scores[t]]
-    for task in tasks:
-        per_query = np.array([statistics.fmean(v) for v in scores[task].values()])
-        picks = rng.integers(0, len(per_query), size=(draws, len(per_query)))
-        means += per_query[picks].mean(axis=1)
-    means /= max(1, len(tasks))
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def episode_scores(episodes: list[dict], tasks: list[str]) -> dict[str, dict[str, dict[int, list[float]]]]:
-    """label -> task -> query seed -> the best scores of that query's episodes (one per run seed)."""
-    out: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: {t: defaultdict(list) for t in tasks})
-    for e in episodes:
-        if e.get("task") in tasks and e.get("best_score") is not None:
-            out[label_of(e["policy"], e.get("protocol"))][e["task"]][e["seed"]].append(e["best_score"])
-    return out
-
-
-def paired_difference(
-    a: dict[str, dict[int, list[float]]], b: dict[str, dict[int, list[float]]], draws: int = INTERVAL_DRAWS
-) -> tuple[float, float, float, int] | None:
-    """`a` minus `b` on the queries both ran (a query's seeds averaged first): the average over
-    tasks of each task's mean difference, its 95 % bootstrap interval (the common queries
-    resampled within each task, both methods together, so a query's difficulty cancels) and the
-    number of common queries. None when they share no query."""
-    paired = {}
-    for task in a:
-        common = sorted(set(a[task]) & set(b.get(task, {})))
-        if common:
-            paired[task] = {q: [statistics.fmean(a[task][q]) - statistics.fmean(b[task][q])] for q in common}
-    if not paired:
-        return None
-    mean = statistics.fmean(statistics.fmean(v[0] for v in q.values()) for q in paired.values())
-    lo, hi = bootstrap_interval(paired, draws)
-    return mean, lo, hi, sum(len(q) for q in paired.values())
-
-
-BASELINES = ("random", "bo")  # the search baselines: no protocol, no training seed
-
-
-def difference_table(episodes: list[dict], tasks: list[str], against: tuple[str, ...] = BASELINES) -> str:
-    """Every language-model row against each method of `against` on the same queries: the paired
-    difference of best@budget with its 95 % interval; an interval that excludes 0 is a win or a
-    loss, one that straddles it a tie at this many queries. A language-model method in `against`
-    (the warm-up, TL-GRPO) is taken in the row's own protocol. Empty when no row has a pair."""
-    scores = episode_scores(episodes, tasks)
-    against = tuple(a for a in against if a in scores)
-    if not against:
-        return ""
-    lines = [
-        "| method | " + " | ".join(f"minus {a} (95 % interval)" for a in against) + " | common queries |",
-        "|---|" + "---:|" * (len(against) + 1),
-    ]
-    for method in in_row_order(scores):
-        if method in BASELINES:
-            continue
-        cells, common = [], 0
-        st_iter = method.endswith(" (st-iter)")
-        for a in against:
-            other = f"{a} (st-iter)" if st_iter and a not in BASELINES else a
-            diff = paired_difference(scores[method], scores[other]) if other != method and other in scores else None
-            if diff is None:
-                cells.append("-")
-                continue
-            mean, lo, hi, common = diff
-            cells.append(f"{mean:+.3f} ({lo:+.3f} to {hi:+.3f})")
-        if any(cell != "-" for cell in cells):  # a row with nothing to pair against is left out
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {common} |")
-    return "\n".join(lines) if len(lines) > 2 else ""
+from system.evaluation.figures import plot_training, plot_turns, seed_mean
+from system.evaluation.methods import LM_POLICY, base_method, in_row_order, label_of, method_of, rank
+from system.evaluation.paired import bootstrap_interval, difference_table, episode_scores
+from system.evaluation.turn_tables import action_kind, action_table, move_table
 
 
 def run_table(episodes: list[dict], tasks: list[str]) -> str:
@@ -170,7 +33,7 @@ def run_table(episodes: list[dict], tasks: list[str]) -> str:
     of its episodes that simulated no design, and of those it ended at its first turn."""
     runs: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for e in episodes:
-        if e.get("task") in tasks and _LM.match(e["policy"]) and e.get("best_score") is not None:
+        if e.get("task") in tasks and LM_POLICY.match(e["policy"]) and e.get("best_score") is not None:
             runs[(e["policy"], e.get("protocol") or "n/a")].append(e)
     if not runs:
         return ""
@@ -181,7 +44,7 @@ def run_table(episodes: list[dict], tasks: list[str]) -> str:
 
     def order(run: tuple[str, str]):
         method, seed = method_of(run[0])
-        return (*_rank(method, ("base model", "warm-up")), seed or 0, run[1])
+        return (*rank(method, ("base model", "warm-up")), seed or 0, run[1])
 
     for policy, protocol in sorted(runs, key=order):
         mine = runs[(policy, protocol)]
@@ -189,7 +52,7 @@ def run_table(episodes: list[dict], tasks: list[str]) -> str:
         for e in mine:
             by_task[e["task"]].append(e["best_score"])
         avg = statistics.fmean(statistics.fmean(v) for v in by_task.values())
-        idle = sum(not any(_action_kind(t) == "ok" for t in e["turns"][1:]) for e in mine) / len(mine)
+        idle = sum(not any(action_kind(t) == "ok" for t in e["turns"][1:]) for e in mine) / len(mine)
         ended = sum(len(e["turns"]) > 1 and e["turns"][1]["action"] == "end" for e in mine) / len(mine)
         method, seed = method_of(policy)
         name = method if seed is None else f"{method} s{seed}"
@@ -198,6 +61,8 @@ def run_table(episodes: list[dict], tasks: list[str]) -> str:
 
 
 def _mean_spread(values: list[float]) -> str:
+    if not values:
+        return "-"
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
@@ -224,8 +89,8 @@ def eval_table(results: dict, average: str, episodes: list[dict] | None = None) 
     averages = {}
     for method in in_row_order(by_method):
         rows = by_method[method]
-        cells = [_mean_spread([r["per_task"][t] for r in rows]) for t in tasks]
-        avg = [r["averages"][average] for r in rows]
+        cells = [_mean_spread([r["per_task"][t] for r in rows if t in r["per_task"]]) for t in tasks]
+        avg = [r["averages"][average] for r in rows if average in r["averages"]]  # lookup: in domain only
         averages[method] = avg
         errors = [r["format_error_rate"] for r in rows if r["format_error_rate"] is not None]
         err = f"{statistics.fmean(errors):.2f}" if errors else "-"
@@ -244,110 +109,6 @@ def eval_table(results: dict, average: str, episodes: list[dict] | None = None) 
     return "\n".join(lines), averages
 
 
-ACTIONS = (
-    ("ok", "simulated"),
-    ("failed", "simulation failed or timed out"),
-    ("invalid", "design refused (outside the ranges, unknown name)"),
-    ("end", "`<Design End>`"),
-    ("none", "no action parsed"),
-)
-
-
-def _action_kind(turn: dict) -> str:
-    if turn["action"] != "call":
-        return "end" if turn["action"] == "end" else "none"
-    status = (turn.get("result") or {}).get("status", "invalid")
-    return "failed" if status == "timeout" else status
-
-
-def action_table(episodes: list[dict]) -> str:
-    """Share of each method's turns (after the initial design) by what they did, seeds pooled."""
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for episode in episodes:
-        method = label_of(episode["policy"], episode.get("protocol"))
-        for turn in episode["turns"][1:]:
-            counts[method][_action_kind(turn)] += 1
-            counts[method]["format errors"] += not turn.get("format_ok", True)
-    head = ["method", "turns", *(title for _, title in ACTIONS), "format errors"]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for method in in_row_order(counts):
-        row = counts[method]
-        total = sum(row[kind] for kind, _ in ACTIONS)
-        shares = [f"{row[kind] / max(1, total):.2f}" for kind, _ in (*ACTIONS, ("format errors", ""))]
-        lines.append(f"| {method} | {total} | " + " | ".join(shares) + " |")
-    return "\n".join(lines)
-
-
-def _number(value) -> float | None:
-    """A design value as a float: kept episodes from before designs were recorded as numbers hold
-    the reply's text ("1.42u") for the parameters a call named."""
-    try:
-        number = parse_quantity(value)
-    except QuantityError:
-        return None
-    return number if number != 0 else None
-
-
-def move_table(episodes: list[dict]) -> str:
-    """How each method's simulated designs (refused ones excluded, failed ones scored 0) moved from
-    the design before them (the last simulated one, the initial design first): parameters
-    changed, the median size of a change in decades, and their scores against the query's initial
-    design. Best-of-k rewards spread: designs as good as the initial one on average still give a
-    high best score when they spread widely, and little when they stay near it."""
-    moves: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for episode in episodes:
-        method = label_of(episode["policy"], episode.get("protocol"))
-        turns = episode["turns"]
-        if not turns or not turns[0].get("design") or turns[0].get("score") is None:
-            continue
-        before, initial = turns[0]["design"], turns[0]["score"]
-        for turn in turns[1:]:
-            if _action_kind(turn) not in ("ok", "failed") or not turn.get("design"):
-                continue  # simulated designs only (a failed simulation scores 0)
-            design, row = turn["design"], moves[method]
-            sizes = []
-            for name, value in design.items():
-                new, old = _number(value), _number(before.get(name))
-                size = abs(math.log10(abs(new / old))) if new is not None and old is not None else 0.0
-                if size > 1e-9:
-                    sizes.append(size)
-            row["changed"].append(len(sizes))
-            row["sizes"] += sizes
-            row["gain"].append(turn["score"] - initial)
-            before = design
-    head = [
-        "method",
-        "simulated designs",
-        "parameters changed a design",
-        "median change (decades)",
-        "score minus the initial design's: mean",
-        "sd",
-        "share above it",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for method in in_row_order(moves):
-        row = moves[method]
-        gain = row["gain"]
-        size = f"{statistics.median(row['sizes']):.2f}" if row["sizes"] else "-"
-        cells = [
-            str(len(gain)),
-            f"{statistics.fmean(row['changed']):.1f}",
-            size,
-            f"{statistics.fmean(gain):+.3f}",
-            f"{statistics.pstdev(gain):.3f}",
-            f"{sum(g > 0 for g in gain) / len(gain):.2f}",
-        ]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) if moves else ""
-
-
-def _curves_by_method(results: dict) -> dict[str, list[list[float]]]:
-    out: dict[str, list[list[float]]] = defaultdict(list)
-    for row in results["rows"]:
-        out[method_of(row["method"])[0]].append(row["history_best"])
-    return out
-
-
 def load_runs(root: Path) -> dict[str, dict[int, list[dict]]]:
     """Each training run's metrics by method (a variant run under its own name) and seed, in
     report order."""
@@ -356,77 +117,7 @@ def load_runs(root: Path) -> dict[str, dict[int, list[dict]]]:
         method, _, seed = path.parent.name.rpartition("-s")
         if base_method(method) and seed.isdigit():
             runs[method][int(seed)] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {method: runs[method] for method in sorted(runs, key=_rank)}
-
-
-def _series(lines: list[dict], key: str) -> tuple[list[int], list[float]]:
-    points = [(x["step"], x[key]) for x in lines if x.get(key) is not None]
-    return [p[0] for p in points], [p[1] for p in points]
-
-
-SEED_STYLES = ("-", "--", ":", "-.")  # a run's line by its seed, so that three seeds stay apart
-SMOOTHING = 4  # steps in the trailing mean of a method's curve: 4 queries a step are noisy
-
-
-def trailing_mean(values: list[float], width: int = SMOOTHING) -> list[float]:
-    """Each point's mean with the `width - 1` before it (fewer at the start)."""
-    return [statistics.fmean(values[max(0, k - width + 1) : k + 1]) for k in range(len(values))]
-
-
-def seed_mean(seeds: dict[int, list[dict]], key: str) -> tuple[list[int], list[float]]:
-    """A method's curve: at each step that every seed reached, the mean of the seeds' values."""
-    series = [dict(zip(*_series(lines, key))) for lines in seeds.values()]
-    steps = sorted(set.intersection(*(set(s) for s in series))) if series else []
-    return steps, [statistics.fmean(s[step] for s in series) for step in steps]
-
-
-def plot_training(runs: dict, path: Path) -> None:
-    """Each run faint (its seed's line style), and each method's mean over its seeds in bold,
-    smoothed over SMOOTHING steps: the bold lines are what to compare, the faint ones their spread."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [("reward/mean", "mean turn reward"), ("entropy", "entropy"), ("response_length/mean", "response tokens")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(15, 4))
-    for method, seeds in runs.items():
-        # a method's colour; its variants in the same colour with markers
-        color = f"C{METHODS.index(base_method(method))}"
-        marker = None if method in METHODS else "x"
-        for ax, (key, _) in zip(axes, keys):
-            for seed, lines in sorted(seeds.items()):
-                steps, values = _series(lines, key)
-                style = SEED_STYLES[seed % len(SEED_STYLES)]
-                ax.plot(steps, values, color=color, linestyle=style, alpha=0.25, linewidth=0.8)
-            steps, values = seed_mean(seeds, key)
-            label = f"{method} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
-            ax.plot(steps, trailing_mean(values), color=color, marker=marker, markersize=4, linewidth=2, label=label)
-    for ax, (_, title) in zip(axes, keys):
-        ax.set(title=f"{title} ({SMOOTHING}-step mean over seeds; faint: each run)", xlabel="step")
-        ax.title.set_fontsize(9)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_turns(results: dict[str, dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
-    for ax, (title, result) in zip(axes[0], results.items()):
-        for method, curves in _curves_by_method(result).items():
-            mean = [statistics.fmean(c[k] for c in curves) for k in range(len(curves[0]))]
-            ax.plot(range(len(mean)), mean, marker="o", label=method)
-        ax.set(title=f"{title}: best score so far", xlabel="simulations after the initial design", ylabel="score")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return {method: runs[method] for method in sorted(runs, key=rank)}
 
 
 def training_table(runs: dict, root: Path) -> str:

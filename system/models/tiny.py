@@ -32,13 +32,13 @@ SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 def _corpus() -> list[str]:
     """Text the tokenizer should compress well: everything the protocol writes and reads."""
     from simworkers.catalog import all_tasks
-    from simworkers.query import make_query
+    from simworkers.query import near_reference_query
     from simworkers.result import SimResult
     from system.agent.protocol import first_message, tool_schema
 
     texts = []
     for task in all_tasks():
-        query = make_query(task, 0)
+        query = near_reference_query(task, 0)
         fake = SimResult("ok", {m.name: 1.234e-6 for m in task.metrics})
         texts.append(first_message(task, query, 5, query.initial, fake))
         texts.append(json.dumps(tool_schema(task)))

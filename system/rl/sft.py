@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simworkers.query import EVAL_SEED_BASE, make_query, random_design
+from simworkers.query import EVAL_SEED_BASE, near_reference_query, random_design
 from simworkers.result import SimResult
 from simworkers.task import Task
 from simworkers.units import format_si
@@ -85,7 +85,7 @@ async def synthetic_episode(
     task: Task, seed: int, budget: int, fmt: ChatFormat, simulate: Simulate, changes: int = 0
 ) -> Sample:
     """One whole conversation as token ids; a segment per reply (its tokens, stop token included)."""
-    query = make_query(task, seed)
+    query = near_reference_query(task, seed)
     state = AgentState.opening(query, await simulate(task, query.initial), budget)
     opener = token_opener(scripted_speaker(task, fmt, seed, changes), fmt)
     dialogue = await run_turns(opener, task, query, state, budget, simulate)
@@ -162,7 +162,7 @@ def first_replies(model_path: str, tasks: list[Task], n: int, budget: int, max_n
     prompts, owners = [], []
     for i in range(n):
         task = tasks[i % len(tasks)]
-        query = make_query(task, EVAL_SEED_BASE + i)
+        query = near_reference_query(task, EVAL_SEED_BASE + i)
         fake = SimResult("ok", {m.name: 1.0 for m in task.metrics})
         prompts.append(fmt.prompt_ids(first_message(task, query, budget, query.initial, fake), [tool_schema(task)]))
         owners.append((task, query))

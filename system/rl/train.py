@@ -84,7 +84,7 @@ class Trainer:
         if getattr(self, "_source_pool", None) is not pool:
             t = self.cfg.tasks
             root = Path(t.data_dir) if t.data_dir else None
-            self._source = QuerySource(pool.submit, root=root, on_the_fly=t.queries == "seeds")
+            self._source = QuerySource(pool.submit, root=root, on_the_fly=t.queries == "seeds", rule=t.query_rule)
             self._source_pool = pool
         return self._source
 
