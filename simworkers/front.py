@@ -2,10 +2,12 @@
 
 A task's front is built once, by sampling designs across the whole box (a Latin hypercube in
 each parameter's scale), simulating them, and keeping the *eligible* ones (every spec metric
-finite; every `fixed` spec met at its nominal target; every range metric scoring above 0
-against its nominal window) that no other eligible design beats on every trade-off spec (the
-`min`/`max` specs that are not fixed, each in its own direction). Optional refinement rounds
-sample around the front to fill it in.
+finite; every `fixed` spec met at its nominal target; every other spec missed by at most its
+`span`, by default a range spec's beta and no limit for min/max) that no other eligible design
+beats on every trade-off spec (the `min`/`max` specs that are not fixed, each in its own
+direction; for a task with range specs, only a design whose range metrics lie within half a
+window of another's can beat it, so that each window has its own front). Optional refinement
+rounds sample around the front to fill it in.
 
 Witnesses are spread along the front, not crowded where sampling happened to be dense: the
 front is cut into cells (a greedy cover in which no member lies farther than `cell` x beta from
@@ -76,7 +78,7 @@ def sample_designs(task: Task, n: int) -> list[dict[str, float]]:
 
 def eligible(task: Task, metrics: dict[str, float] | None) -> bool:
     """A design that can be a witness: every spec metric finite (positive for a log spec), every
-    fixed spec met at its nominal target, every range metric within beta of its nominal window."""
+    fixed spec met at its nominal target, every other spec missed by at most its span."""
     if metrics is None:
         return False
     for spec in task.specs:
@@ -85,13 +87,18 @@ def eligible(task: Task, metrics: dict[str, float] | None) -> bool:
             return False
         if spec.fixed and shortfall(spec, value) > 0:
             return False
-        if spec.kind == "range" and not spec.fixed and shortfall(spec, value) > span_of(spec):
+        limit = span_of(spec)
+        if not spec.fixed and limit is not None and shortfall(spec, value) > limit:
             return False
     return True
 
 
-def span_of(spec: Spec) -> float:
-    return spec.span if spec.span is not None else spec.beta
+def span_of(spec: Spec) -> float | None:
+    """How far a witness may miss the spec's nominal target (shortfall units): its `span`; for a
+    range spec by default its beta (a window within reach), for min/max by default no limit."""
+    if spec.span is not None:
+        return spec.span
+    return spec.beta if spec.kind == "range" else None
 
 
 def trade_specs(task: Task) -> list[Spec]:

@@ -58,8 +58,9 @@ class Spec:
     # fixed: every query keeps the nominal target (a requirement such as phase margin, not a
     # trade-off); witnesses on the trade-off front must meet it (simworkers/front.py)
     fixed: bool = False
-    # a range spec that is not fixed: how far (in window widths, beyond the nominal window on
-    # either side) the front's witnesses may lie, so that queries ask for windows there; None: beta
+    # how far (shortfall units: a range's window widths, a log-ratio, a relative miss) the front's
+    # witnesses may miss the nominal target, so that queries stay about working designs (and a
+    # range's windows lie within reach); None: a range spec's beta, no limit for min/max
     span: float | None = None
 
 

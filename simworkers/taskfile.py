@@ -371,8 +371,8 @@ class _Parser:
             raise self.fail(f"{where}scale", "target 0 has no relative scale", "give 'scale:' explicitly")
         if not 0 < spec.alpha < spec.beta:
             raise self.fail(f"{where}alpha", "need 0 < alpha < beta", "use alpha 0.05, beta 0.5")
-        if spec.span is not None and (spec.kind != "range" or spec.fixed or spec.span < 0):
-            raise self.fail(f"{where}span", "only a range spec that is not fixed has a span >= 0", "remove span")
+        if spec.span is not None and (spec.fixed or spec.span < 0):
+            raise self.fail(f"{where}span", "a span is >= 0, and a fixed spec has none", "remove span or fixed")
         if not 0 < spec.c < 1:
             raise self.fail(f"{where}c", "need 0 < c < 1", "use c 0.1")
         # The cubic falls monotonically from 1-c to 0 only if its start slope is not too steep

@@ -255,6 +255,11 @@ def _explain(error: dict, root: type[Section] = TrainConfig) -> str:
     return f"config key {key}: {error['msg'].removeprefix('Value error, ')}"
 
 
+def explain_error(exc: ValidationError, root: type[Section]) -> str:
+    """A section's validation error as one line naming the key and what is allowed."""
+    return _explain(exc.errors()[0], root)
+
+
 def validate(tree: dict, where: str = "") -> TrainConfig:
     try:
         return TrainConfig.model_validate(tree)
@@ -303,13 +308,22 @@ def resolve_path(name_or_path: str | None) -> Path:
 
 
 def load_config(name_or_path: str | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    path = resolve_path(name_or_path)
+    return config_from_tree(read_tree(resolve_path(name_or_path)), overrides)
+
+
+def read_tree(path: Path) -> dict:
+    """A config file's sections, not yet validated."""
     try:
         tree = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return tree
+
+
+def config_from_tree(tree: dict, overrides: list[str] | None = None) -> TrainConfig:
+    """Overrides applied to a config's sections, then validated."""
     for key, value in parse_overrides(overrides or []):
         _set(tree, key, value)
     return validate(tree)

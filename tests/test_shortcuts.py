@@ -70,7 +70,7 @@ def test_score_table_equals_scoring_one_by_one():
 
 
 def test_centre_and_reference_propose_their_one_design(ota, sim):
-    task, front, root = ota
+    task, front, _root = ota
     query = front_query(task, seed_for("eval", 0), front)
     for name, design in (("centre", centre_design(task)), ("reference", task.reference())):
         policy = make_policy(name)
@@ -123,7 +123,7 @@ def test_lookup_tries_the_witnesses_of_the_nearest_training_queries(ota, sim):
 
 
 def test_a_shortcut_used_before_it_was_prepared_says_so(ota, sim):
-    task, front, root = ota
+    task, front, _root = ota
     query = front_query(task, seed_for("eval", 0), front)
     with pytest.raises(RuntimeError, match="prepare"):
         asyncio.run(make_policy("constant").run(task, query, "n/a", 5, sim))

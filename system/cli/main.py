@@ -1,5 +1,6 @@
 """The `tlgrpo` command line: the parser and the entry point. Commands live by group in
-`circuits` (tasks, simulate, pdk), `runs` (eval, train, sft, demo, report), `bench`, `plan` and `soak`."""
+`circuits` (tasks, simulate, pdk), `runs` (eval, train, sft, demo, report), `learning` (learn-test),
+`bench`, `plan` and `soak`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from simworkers.pdk import PdkError
 from simworkers.query import QueryError
 from simworkers.task import TaskError
 from system.agent.endpoint import EndpointError
-from system.cli import bench, circuits, models, plan, runs, soak
+from system.cli import bench, circuits, learning, models, plan, runs, soak
 from system.cli.common import BACKEND_NAMES, CliError
 from system.config import ConfigError
 from system.models.install import ModelError
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     circuits.add_commands(sub)
     bench.add_commands(sub)
     runs.add_commands(sub)
+    learning.add_commands(sub)
     models.add_commands(sub)
     plan.add_commands(sub)
     soak.add_commands(sub)

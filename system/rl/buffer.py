@@ -5,6 +5,7 @@ The batch follows the wire schema (wire/batch.py). A sample is trained on once a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,6 +55,16 @@ class Group:
 
 
 FlatGroups = Literal["drop", "keep"]
+# Test-only: a learning test shows that it catches a broken loop by training with advantages
+# zeroed or of the wrong sign (system/rl/learning.py). Read from the environment, never a config.
+BREAKS = {"zero-advantages": 0.0, "flip-advantages": -1.0}
+
+
+def advantage_scale() -> float:
+    value = os.environ.get("TLGRPO_TEST_BREAK", "")
+    if value and value not in BREAKS:
+        raise ValueError(f"TLGRPO_TEST_BREAK={value!r}: use one of {', '.join(BREAKS)} (or leave it unset)")
+    return BREAKS.get(value, 1.0)
 
 
 @dataclass
@@ -78,6 +89,8 @@ class Buffer:
             advantages = gtpo_advantages([[seg.reward for seg in s.segments] for s in group.samples], group.gamma)
         else:
             advantages = [[a] * len(s.segments) for s, a in zip(group.samples, group_advantages(group.rewards))]
+        if (scale := advantage_scale()) != 1.0:
+            advantages = [[scale * a for a in per_sample] for per_sample in advantages]
         branches = [_branch(sample, per_segment) for sample, per_segment in zip(group.samples, advantages)]
         prefix = shared_prefix(group.samples) if self.share_prefixes and len(group.samples) > 1 else 0
         if prefix:

@@ -82,10 +82,15 @@ def scripted_speaker(task: Task, fmt: ChatFormat, seed: int, changes: int = 0) -
 
 
 async def synthetic_episode(
-    task: Task, seed: int, budget: int, fmt: ChatFormat, simulate: Simulate, changes: int = 0
+    task: Task, seed: int, budget: int, fmt: ChatFormat, simulate: Simulate, changes: int = 0, source=None
 ) -> Sample:
-    """One whole conversation as token ids; a segment per reply (its tokens, stop token included)."""
-    query = near_reference_query(task, seed)
+    """One whole conversation as token ids; a segment per reply (its tokens, stop token included).
+    The query is the training query of `seed` from `source` (a QuerySource: the run's rule), by
+    default a near-reference one."""
+    if source is None:  # its witness simulated on a backend of this process, not through `simulate`
+        query = near_reference_query(task, seed)
+    else:
+        query = (await source.get(task, "train", 1, seed))[0]
     state = AgentState.opening(query, await simulate(task, query.initial), budget)
     opener = token_opener(scripted_speaker(task, fmt, seed, changes), fmt)
     dialogue = await run_turns(opener, task, query, state, budget, simulate)
@@ -94,7 +99,7 @@ async def synthetic_episode(
 
 
 async def synthetic_batch(
-    tasks: list[Task], first_seed: int, n: int, budgets: list[int], fmt, simulate, changes: int = 0
+    tasks: list[Task], first_seed: int, n: int, budgets: list[int], fmt, simulate, changes: int = 0, source=None
 ) -> list[Sample]:
     """`n` episodes, cycling through the tasks and (independently) through the budgets, so that
     one warm-up serves training at one budget and evaluation at another."""
@@ -106,6 +111,7 @@ async def synthetic_batch(
             fmt,
             simulate,
             changes,
+            source,
         )
         for i in range(n)
     ]
@@ -245,6 +251,7 @@ def run_sft(
     from learner.group import LearnerGroup
     from simworkers.catalog import resolve_tasks
     from simworkers.pool import SimPool
+    from system.evaluation.datasets import QuerySource
 
     budgets = budgets or [cfg.algorithm.budget]
     out = Path(cfg.run.out_dir).resolve()
@@ -277,7 +284,13 @@ def run_sft(
         pool = SimPool(cfg.sim.max_workers, cfg.sim.backend, timeout_s=cfg.sim.timeout_s)
         try:
             first_seed = cfg.run.seed * 1_000_003
-            samples = asyncio.run(synthetic_batch(tasks, first_seed, episodes, budgets, fmt, pool.submit, changes))
+            t = cfg.tasks
+            root = Path(t.data_dir) if t.data_dir else None
+            # the run's own queries (its rule), built from seeds: the warm-up needs no dataset
+            source = QuerySource(pool.submit, root=root, on_the_fly=True, rule=t.query_rule)
+            samples = asyncio.run(
+                synthetic_batch(tasks, first_seed, episodes, budgets, fmt, pool.submit, changes, source)
+            )
         finally:
             pool.shutdown()
         save_samples(saved, samples)

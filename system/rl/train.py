@@ -14,6 +14,7 @@ import asyncio
 import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from actors.runtime_env import actor_runtime_env
@@ -61,8 +62,18 @@ def _teardown(*steps) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = False):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        resume: bool = False,
+        on_eval: Callable[[int, dict], bool] | None = None,
+        baselines_first: bool = False,
+    ):
+        """`on_eval(step, summary)` is called after each held-out evaluation; True stops the run
+        there (a learning test that passed). `baselines_first`: the baselines run with the first
+        evaluation instead of the last (their scores do not change as the policy trains)."""
         self.cfg = cfg
+        self.on_eval, self.baselines_first = on_eval, baselines_first
         self.out = Path(cfg.run.out_dir).resolve()
         self.checkpoints = Checkpoints(self.out / "checkpoints", cfg.run.keep_checkpoints)
         self.resume_from = self.checkpoints.resume_point(resume, self.out)
@@ -214,7 +225,11 @@ class Trainer:
             last_eval: dict = {}
             steps = cfg.run.steps
             if cfg.run.eval_at_start and state.step == 0:
-                await self._evaluate(fleet, fmt, pool, tracker, 0, baselines=False, base_model=cfg.run.eval_base_model)
+                summary = await self._evaluate(
+                    fleet, fmt, pool, tracker, 0, baselines=self.baselines_first, base_model=cfg.run.eval_base_model
+                )
+                if self.on_eval:
+                    self.on_eval(0, summary)
             pending = asyncio.create_task(self._rollout(plan, fleet, pool, state.step)) if state.step < steps else None
             while state.step < steps:
                 step = state.step
@@ -256,7 +271,10 @@ class Trainer:
                 if last or state.step % cfg.run.checkpoint_every == 0:
                     self.checkpoints.save(state, learner.save)
                 if last or (cfg.run.eval_every and state.step % cfg.run.eval_every == 0):
-                    last_eval = await self._evaluate(fleet, fmt, pool, tracker, state.step, baselines=last)
+                    baselines = last and not (self.baselines_first and cfg.run.eval_at_start)
+                    last_eval = await self._evaluate(fleet, fmt, pool, tracker, state.step, baselines=baselines)
+                    if self.on_eval and self.on_eval(state.step, last_eval) and not last:
+                        break  # a learning test that passed (or ran out of time): the final model is exported
             if pending is not None:
                 pending.cancel()
             final = self.out / "final"
