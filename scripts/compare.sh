@@ -2,7 +2,7 @@
 # The comparison of docs/results.md, end to end on one CPU machine: a format warm-up, the four RL
 # methods x SEEDS from it (equal simulation budget, trained at the evaluation budget T = 5), then
 # the held-out evaluation of every policy, multi-turn and ST-iter, against Bayesian optimisation
-# and random search on the same queries (more of them for the two baselines), the warm-up's own
+# and random search on the same queries (more of them for the baselines, the shortcut ones too), the warm-up's own
 # evaluation last, and the report.
 # Every stage skips what is already finished, a killed warm-up or training resumes from its
 # checkpoint and a killed evaluation from its episodes, so the script can be run again after a
@@ -108,8 +108,10 @@ train() {  # method seed: train, evaluate the final policy at once, keep its out
   evaluate_policy "$1-s$2" "$run/final" && keep
 }
 
-evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random
-evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random
+# the search baselines and the shortcuts that must not win (SPEC section 2; lookup runs in domain only)
+SHORTCUTS=(--policy centre --policy reference --policy constant --policy lookup)
+evaluate eval-in-baselines in-domain "$BASELINE_QUERIES" --policy bo --policy random "${SHORTCUTS[@]}"
+evaluate eval-out-baselines out-of-domain "$BASELINE_QUERIES" --policy bo --policy random "${SHORTCUTS[@]}"
 [ -z "$BASE" ] || evaluate_policy base "$BASE"
 if [ "$WARMUP_EVAL" = first ]; then evaluate_policy warmup "$OUT/warmup/final" || true; fi
 keep

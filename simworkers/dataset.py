@@ -22,8 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simworkers.front import Front
+from simworkers.front import Front, design_key
 from simworkers.query import DEFAULT_RULE, QUERY_RULES, Query, QueryRule, Split, seed_for, split_of
+from simworkers.result import SimResult
 from simworkers.task import Task
 
 _VALUES = pa.map_(pa.string(), pa.float64())
@@ -178,13 +179,37 @@ def write_front(task: Task, front: Front, root: Path | None = None) -> Path:
         "cell": [int(x) for x in front.cell],
         "split": front.split,
     }
-    table = pa.Table.from_pydict(rows, schema=FRONT_SCHEMA.with_metadata(_metadata(task, None)))
+    meta = {**_metadata(task, None), b"sim_fingerprint": task.sim_fingerprint.encode()}
+    table = pa.Table.from_pydict(rows, schema=FRONT_SCHEMA.with_metadata(meta))
     return _write(table, front_path(task, root))
+
+
+def _front_meta(path: Path) -> dict[bytes, bytes]:
+    meta = dict(pq.read_schema(path).metadata or {})
+    meta.pop(b"sim_fingerprint", None)
+    return meta
+
+
+def stored_results(task: Task, root: Path | None = None) -> dict[tuple, SimResult]:
+    """The simulations of a stored front, stale or not, when they came from the same circuit,
+    process, testbench and parameters as the task has now (only its specs or front settings
+    changed): design -> result, for `build_front` to reuse. Empty otherwise."""
+    path = front_path(task, root)
+    if not path.is_file():
+        return {}
+    meta = pq.read_schema(path).metadata or {}
+    if meta.get(b"sim_fingerprint") != task.sim_fingerprint.encode():
+        return {}
+    cols = pq.read_table(path, columns=["design", "metrics"]).to_pydict()
+    return {
+        design_key(dict(d)): SimResult("ok", dict(m)) if m is not None else SimResult("failed", {}, "failed before")
+        for d, m in zip(cols["design"], cols["metrics"])
+    }
 
 
 def front_is_fresh(task: Task, root: Path | None = None) -> bool:
     path = front_path(task, root)
-    return path.is_file() and (pq.read_schema(path).metadata or {}) == _metadata(task, None)
+    return path.is_file() and _front_meta(path) == _metadata(task, None)
 
 
 def read_front(task: Task, root: Path | None = None) -> Front:
@@ -193,7 +218,7 @@ def read_front(task: Task, root: Path | None = None) -> Front:
     if not path.is_file():
         raise DatasetError(f"no trade-off front for task {task.name} at {path}: run `{build_command(task)}`")
     table = pq.read_table(path)
-    meta = table.schema.metadata or {}
+    meta = _front_meta(path)
     if meta != _metadata(task, None):
         raise DatasetError(f"{path} is stale: {_stale(task, meta, None)}; rebuild it with `{build_command(task)}`")
     cols = table.to_pydict()

@@ -262,21 +262,34 @@ def front_build(task: Task) -> FrontBuild:
     return front
 
 
+def design_key(design: dict[str, float]) -> tuple:
+    return tuple(sorted(design.items()))
+
+
 def build_front(
     task: Task,
     run_many: Callable[[Task, list[dict]], list[SimResult]],
     on_progress: Callable[[int], None] | None = None,
     chunk: int = 64,
+    known: dict[tuple, SimResult] | None = None,
 ) -> Front:
-    """The task's front, simulated by `run_many` (a list of designs, run in parallel) in chunks."""
+    """The task's front, simulated by `run_many` (a list of designs, run in parallel) in chunks.
+    `known` holds results already simulated for this circuit (a stale front of the same task
+    whose specs alone changed: `stored_results`); those designs are not simulated again."""
+    known = known or {}
     build = front_build(task)
     designs = next(build)
     while True:
-        results: list[SimResult] = []
-        for first in range(0, len(designs), chunk):
-            results += run_many(task, designs[first : first + chunk])
+        todo = [d for d in designs if design_key(d) not in known]
+        fresh: list[SimResult] = []
+        for first in range(0, len(todo), chunk):
+            fresh += run_many(task, todo[first : first + chunk])
             if on_progress:
-                on_progress(len(designs[first : first + chunk]))
+                on_progress(len(todo[first : first + chunk]))
+        if on_progress and len(todo) < len(designs):
+            on_progress(len(designs) - len(todo))
+        made = iter(fresh)
+        results = [known[design_key(d)] if design_key(d) in known else next(made) for d in designs]
         try:
             designs = build.send(results)
         except StopIteration as done:

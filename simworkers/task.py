@@ -138,6 +138,9 @@ class Task:
     witness_spread: float = 0.2  # near-reference rule: witnesses within this fraction of the reference
     front: FrontSettings = field(default_factory=FrontSettings)
     fingerprint: str = ""  # of the task file and netlist: a dataset built from another is refused
+    # of what a simulation's result depends on (netlist, process, testbench, parameter names,
+    # time limit), not the specs: a front's simulations are reused when only the specs changed
+    sim_fingerprint: str = ""
     _by_name: dict[str, Param] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

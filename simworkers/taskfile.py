@@ -143,6 +143,9 @@ class _Parser:
             witness_spread=spread,
             front=front,
             fingerprint=hashlib.sha256(self.path.read_bytes() + b"\0" + circuit.encode()).hexdigest()[:16],
+            sim_fingerprint=hashlib.sha256(
+                repr((circuit, process, testbench, [p.name for p in params], timeout)).encode()
+            ).hexdigest()[:16],
         )
 
     def front(self, raw: dict) -> FrontSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -105,3 +106,6 @@ def sim():
 
 
 os.environ.setdefault("TLGRPO_TEST", "1")
+# one data folder for the session: the fronts that runs build on the fly (about a thousand
+# simulations a task) are built once and shared, and a user's own datasets are never touched
+os.environ.setdefault("TLGRPO_DATA_DIR", tempfile.mkdtemp(prefix="tlgrpo-test-data-"))

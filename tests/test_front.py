@@ -189,3 +189,46 @@ def test_a_run_builds_a_missing_front_once_through_its_pool_and_stores_it(tmp_pa
         assert len(counter.calls) == build_rounds(task)  # read back, nothing simulated again
     finally:
         counter.backend.close()
+
+
+def test_every_reference_is_a_working_design_off_the_middle_of_its_ranges():
+    """The reference is inside the ranges but not their middle (SPEC section 2): a shortcut
+    that proposes the middle is then not the reference, and neither may win (the committed
+    baseline table checks that both score below random search)."""
+    from simworkers.catalog import all_tasks
+    from simworkers.front import to_unit
+
+    for task in all_tasks():
+        places = [to_unit(p, p.reference) for p in task.params]
+        assert all(0 <= u <= 1 for u in places), task.name
+        assert np.mean([abs(u - 0.5) for u in places]) > 0.05, task.name
+
+
+def test_a_front_whose_specs_alone_changed_is_rebuilt_without_simulating_again(tmp_path, runner):
+    """Tuning a task's tolerances (the calibration loop) must not cost its thousand simulations:
+    the stale front's results are reused when the circuit, process, testbench and parameters
+    are the same; a changed netlist simulates anew."""
+    from simworkers.dataset import front_is_fresh, stored_results
+    from system.evaluation.datasets import ensure_front
+
+    folder = tmp_path / "tasks" / "tuned"
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder)
+    task_file = folder / "task.yaml"
+    task_file.write_text(task_file.read_text().replace("name: ota5t_generic", "name: tuned"))
+    first, kept = ensure_front(load_task(folder), runner, tmp_path)
+    assert not kept
+    task_file.write_text(re.sub(r"(?m)^front:.*$", "front: {cell: 0.35}", task_file.read_text()))
+    retuned = load_task(folder)
+    assert not front_is_fresh(retuned, tmp_path) and len(stored_results(retuned, tmp_path)) == len(first.designs)
+    calls = []
+
+    def counting(task, designs):
+        calls.extend(designs)
+        return runner.run(task, designs)
+
+    from simworkers.front import build_front
+
+    again = build_front(retuned, counting, known=stored_results(retuned, tmp_path))
+    assert calls == [] and again.metrics == first.metrics and again.n_cells >= first.n_cells
+    (folder / "netlist.sp").write_text((folder / "netlist.sp").read_text().replace("cl out 0 1p", "cl out 0 2p"))
+    assert stored_results(load_task(folder), tmp_path) == {}  # another circuit: nothing reused

@@ -100,7 +100,8 @@ class BoConfig:
     log_inputs: bool = True
 
 
-# The configurations compared on the evaluation queries (docs/baselines/bo.md); `bo` is the best.
+# The configurations compared on the evaluation queries of the earlier suite
+# (docs/baselines/2026-12-near-reference/bo.md); `bo` is the best.
 BO_CONFIGS = {
     "ucb": BoConfig(),  # the package's default: a GP from the initial design alone, UCB kappa 2.576
     "ucb-lhs2": BoConfig(space_filling=2, kappa=1.0),

@@ -41,7 +41,7 @@ def cmd_tasks_list(args) -> int:
 def cmd_tasks_doc(args) -> int:
     from system.evaluation.checks import LocalRunner, task_summary
     from system.evaluation.datasets import ensure_front
-    from system.evaluation.taskdoc import baseline_columns, render
+    from system.evaluation.taskdoc import baseline_columns, merge_results, render
 
     rows = []
     with LocalRunner(args.backend) as runner:
@@ -51,8 +51,9 @@ def cmd_tasks_doc(args) -> int:
             rows.append({**task_summary(task, runner, args.random, front), "front": front.size, "cells": front.n_cells})
             print(f"[{k}/{len(tasks)}] {task.name}: {front.summary()}", flush=True)
     baselines = {}
-    if args.baselines and Path(args.baselines).is_file():
-        baselines = baseline_columns(json.loads(Path(args.baselines).read_text()))
+    found = sorted(Path(args.baselines).glob("eval-*/results.json")) if args.baselines else []
+    if found:
+        baselines = baseline_columns(merge_results(found))
     text = render(rows, args.random, baselines)
     if args.out == "-":
         print(text)
@@ -192,7 +193,9 @@ def add_commands(sub) -> None:
 
     p = tasks.add_parser("doc", help="write the task table (docs/tasks.md) from fresh simulations")
     p.add_argument("--out", default="docs/tasks.md", help="file to write, or - for stdout")
-    p.add_argument("--baselines", default="docs/baselines/results.json", help="a baseline eval's results.json to show")
+    p.add_argument(
+        "--baselines", default="docs/baselines", help="a folder of baseline evaluations (eval-*/results.json) to show"
+    )
     p.add_argument("--random", type=positive_int, default=200, help="random designs per task (default 200)")
     p.add_argument("--data", type=Path, help="where the fronts are stored (default TLGRPO_DATA_DIR or ~/.cache/...)")
     p.add_argument("--backend", default="shared", choices=BACKEND_NAMES)

@@ -27,10 +27,11 @@ from simworkers.dataset import (
     read_queries,
     seeds,
     stored_count,
+    stored_results,
     write_front,
     write_queries,
 )
-from simworkers.front import Front, build_front, build_rounds, front_build
+from simworkers.front import Front, build_front, build_rounds, design_key, front_build
 from simworkers.query import (
     DEFAULT_RULE,
     Query,
@@ -40,6 +41,7 @@ from simworkers.query import (
     front_query,
     near_reference_query_async,
 )
+from simworkers.result import SimResult
 from simworkers.task import Task
 from system.agent.episode import Simulate
 from system.evaluation.checks import LocalRunner
@@ -68,7 +70,7 @@ def ensure_front(
         if on_progress:
             on_progress(build_rounds(task))
         return read_front(task, root), True
-    front = build_front(task, runner.run, on_progress)
+    front = build_front(task, runner.run, on_progress, known=stored_results(task, root))
     write_front(task, front, root)
     return front, False
 
@@ -166,6 +168,10 @@ class QuerySource:
         made = (near_reference_query_async(task, seed, self.simulate) for seed in seeds(split, count, start))
         return list(await asyncio.gather(*made))
 
+    @staticmethod
+    async def _known(result: SimResult) -> SimResult:
+        return result
+
     async def training_set(self, task: Task) -> list[Query]:
         """The task's whole training set: the stored one, or (built from seeds) as many queries as
         `tlgrpo data build` would store for it by default."""
@@ -193,10 +199,18 @@ class QuerySource:
             return self._fronts[task.name]
 
     async def _build(self, task: Task) -> Front:
+        known = stored_results(task, self.root)  # a stale front's simulations, when only its specs changed
         build = front_build(task)
         designs = next(build)
         while True:
-            results = list(await asyncio.gather(*(self.simulate(task, d) for d in designs)))
+            results = list(
+                await asyncio.gather(
+                    *(
+                        self._known(known[design_key(d)]) if design_key(d) in known else self.simulate(task, d)
+                        for d in designs
+                    )
+                )
+            )
             try:
                 designs = build.send(results)
             except StopIteration as done:

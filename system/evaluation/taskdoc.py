@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 from datetime import date
+from pathlib import Path
 
 BASELINE_COLUMNS = ("random", "bo", "centre", "reference", "constant", "lookup")
+
+
+def merge_results(paths: list[Path]) -> dict:
+    """Several evaluations' results.json (docs/baselines/eval-in and eval-out) as one: every
+    task, each method's per-task numbers gathered from the files that have them, the first
+    file's settings with the queries of all."""
+    merged: dict = {"tasks": [], "domains": {}, "rows": [], "settings": {}}
+    by_method: dict[str, dict] = {}
+    for path in paths:
+        result = json.loads(path.read_text())
+        merged["settings"] = merged["settings"] or dict(result["settings"])
+        merged["tasks"] += [t for t in result["tasks"] if t not in merged["tasks"]]
+        merged["domains"].update(result.get("domains", {}))
+        for row in result["rows"]:
+            mine = by_method.setdefault(row["method"], {"method": row["method"], "per_task": {}, "nonzero_share": {}})
+            mine["per_task"].update(row["per_task"])
+            mine["nonzero_share"].update(row.get("nonzero_share", {}))
+            mine.setdefault("averages", {}).update(
+                {k: v for k, v in row.get("averages", {}).items() if k in ("in-domain", "out-of-domain")}
+            )
+    merged["rows"] = list(by_method.values())
+    return merged
 
 
 def baseline_columns(results: dict) -> dict[str, dict]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -66,11 +67,20 @@ def learning_tests() -> dict[str, Path]:
     return {p.stem: p for p in sorted(LEARNING_DIR.glob("*.yaml"))}
 
 
-def use_learning_tasks() -> None:
-    """Make the learning tests' own tasks findable by name (on TLGRPO_TASK_PATH)."""
-    paths = [p for p in os.environ.get("TLGRPO_TASK_PATH", "").split(os.pathsep) if p]
-    if str(LEARNING_TASKS) not in paths:
-        os.environ["TLGRPO_TASK_PATH"] = os.pathsep.join([*paths, str(LEARNING_TASKS)])
+@contextmanager
+def learning_tasks():
+    """The learning tests' own tasks findable by name (on TLGRPO_TASK_PATH) while a test loads and
+    runs, and never after: they are no part of the suite (`all` does not list them)."""
+    before = os.environ.get("TLGRPO_TASK_PATH")
+    paths = [p for p in (before or "").split(os.pathsep) if p]
+    os.environ["TLGRPO_TASK_PATH"] = os.pathsep.join([*paths, str(LEARNING_TASKS)])
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TLGRPO_TASK_PATH", None)
+        else:
+            os.environ["TLGRPO_TASK_PATH"] = before
 
 
 def load_learning_test(name: str, overrides: list[str] | None = None) -> tuple[TrainConfig, PassRule]:
@@ -78,7 +88,6 @@ def load_learning_test(name: str, overrides: list[str] | None = None) -> tuple[T
     tests = learning_tests()
     if name not in tests:
         raise ConfigError(f"unknown learning test {name!r}: use one of {', '.join(tests) or '(none)'}")
-    use_learning_tasks()
     path = tests[name]
     tree = read_tree(path)
     if not isinstance(tree.get("pass"), dict):
@@ -88,7 +97,8 @@ def load_learning_test(name: str, overrides: list[str] | None = None) -> tuple[T
         rule = PassRule(**raw_rule)
     except ValidationError as exc:
         raise ConfigError(f"{path}: pass: {explain_error(exc, PassRule)}") from None
-    cfg = config_from_tree(tree, overrides)
+    with learning_tasks():
+        cfg = config_from_tree(tree, overrides)
     if cfg.run.eval_every < 1:
         raise ConfigError(f"{path}: run.eval_every must be at least 1: the test evaluates as it trains")
     return cfg, rule
@@ -130,7 +140,8 @@ def run_learning_test(name: str, out_dir: str | None = None, overrides: list[str
         reached = rule.threshold is not None and step > 0 and value >= rule.threshold
         return reached or time.monotonic() - started > rule.max_seconds
 
-    Trainer(cfg, on_eval=on_eval, baselines_first=True).run()
+    with learning_tasks():
+        Trainer(cfg, on_eval=on_eval, baselines_first=True).run()
     last = curve[-1] if curve else {"step": 0, "seconds": 0.0, "value": 0.0}
     passed = None
     if rule.threshold is not None:
