@@ -307,7 +307,7 @@ def check_front(task: Task, front: Front) -> None:
             )
 
 
-def build_rounds(task: Task) -> int:
+def front_cost(task: Task) -> int:
     """Simulations a front costs: the samples, the refinement rounds, the reference and centre."""
     n = task.front.sample_count(len(task.params))
     return 2 + n + task.front.refine * (n // 2)

@@ -16,10 +16,10 @@ from simworkers.dataset import DatasetError, front_is_fresh, read_front, write_f
 from simworkers.front import (
     FrontError,
     build_front,
-    build_rounds,
     centre_design,
     cover_cells,
     eligible,
+    front_cost,
     latin_hypercube,
     non_dominated,
     trade_specs,
@@ -78,7 +78,7 @@ def test_cells_cover_every_point_within_their_width():
 def test_the_front_holds_only_eligible_non_dominated_designs(ota):
     task, front = ota
     n = task.front.sample_count(len(task.params))
-    assert len(front.designs) == build_rounds(task) == n + 2
+    assert len(front.designs) == front_cost(task) == n + 2
     assert front.designs[front.index_of("centre")] == centre_design(task)
     assert front.designs[front.index_of("reference")] == task.reference()
     for p in task.params:  # centre is the geometric middle of a log range
@@ -182,11 +182,11 @@ def test_a_run_builds_a_missing_front_once_through_its_pool_and_stores_it(tmp_pa
     try:
         source = QuerySource(counter, root=tmp_path, on_the_fly=True)
         first = asyncio.run(source.get(task, "train", 4))
-        assert len(counter.calls) == build_rounds(task) and front_is_fresh(task, tmp_path)
+        assert len(counter.calls) == front_cost(task) and front_is_fresh(task, tmp_path)
         assert asyncio.run(source.get(task, "eval", 3, start=2))[0].seed == seed_for("eval", 2)
         again = QuerySource(counter, root=tmp_path, on_the_fly=True)
         assert asyncio.run(again.get(task, "train", 4)) == first
-        assert len(counter.calls) == build_rounds(task)  # read back, nothing simulated again
+        assert len(counter.calls) == front_cost(task)  # read back, nothing simulated again
     finally:
         counter.backend.close()
 

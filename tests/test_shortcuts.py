@@ -127,3 +127,21 @@ def test_a_shortcut_used_before_it_was_prepared_says_so(ota, sim):
     query = front_query(task, seed_for("eval", 0), front)
     with pytest.raises(RuntimeError, match="prepare"):
         asyncio.run(make_policy("constant").run(task, query, "n/a", 5, sim))
+
+
+def test_constant_on_a_task_with_no_training_set_draws_its_queries_from_the_front(tmp_path, sim):
+    """Out-of-domain tasks are never trained on and have no stored training set; the constant
+    baseline is chosen on the same training queries the front gives any task."""
+    from simworkers.dataset import read_front
+    from system.evaluation.datasets import build_datasets
+
+    task = load_task("opamp2s_generic")
+    with LocalRunner("shared") as runner:
+        build_datasets([(task, "eval", 2)], runner, tmp_path)
+    source = QuerySource(sim, root=tmp_path)  # reads datasets; none for training
+    front = read_front(task, tmp_path)
+    training = asyncio.run(source.training_set(task, 5))
+    assert training == [front_query(task, seed_for("train", i), front) for i in range(5)]
+    policy = make_policy("constant")
+    asyncio.run(policy.prepare(task, source))
+    assert policy.design(task) in front.designs

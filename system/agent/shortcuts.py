@@ -74,7 +74,7 @@ class Constant(FixedDesign):
     async def prepare(self, task: Task, queries: QuerySupply) -> None:
         if task.name not in self._chosen:
             front = await queries.front(task)
-            training = await queries.get(task, "train", CONSTANT_QUERIES)
+            training = await queries.training_set(task, CONSTANT_QUERIES)
             index, mean = choose_constant(task, front, training)
             self._chosen[task.name], self.training_score[task.name] = dict(front.designs[index]), mean
 

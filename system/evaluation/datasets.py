@@ -31,7 +31,7 @@ from simworkers.dataset import (
     write_front,
     write_queries,
 )
-from simworkers.front import Front, build_front, build_rounds, design_key, front_build
+from simworkers.front import Front, build_front, design_key, front_build, front_cost
 from simworkers.query import (
     DEFAULT_RULE,
     Query,
@@ -68,7 +68,7 @@ def ensure_front(
     whether it was kept as it was."""
     if front_is_fresh(task, root):
         if on_progress:
-            on_progress(build_rounds(task))
+            on_progress(front_cost(task))
         return read_front(task, root), True
     front = build_front(task, runner.run, on_progress, known=stored_results(task, root))
     write_front(task, front, root)
@@ -77,7 +77,7 @@ def ensure_front(
 
 def build_work(plan: list[tuple[Task, Split, int]], rule: QueryRule = DEFAULT_RULE) -> int:
     """The progress bar's total: queries, plus each front's simulations under the front rule."""
-    fronts = {t.name: build_rounds(t) for t, _, _ in plan} if rule == "front" else {}
+    fronts = {t.name: front_cost(t) for t, _, _ in plan} if rule == "front" else {}
     return sum(count for _, _, count in plan) + sum(fronts.values())
 
 
@@ -172,15 +172,24 @@ class QuerySource:
     async def _known(result: SimResult) -> SimResult:
         return result
 
-    async def training_set(self, task: Task) -> list[Query]:
-        """The task's whole training set: the stored one, or (built from seeds) as many queries as
-        `tlgrpo data build` would store for it by default."""
+    async def training_set(self, task: Task, count: int | None = None) -> list[Query]:
+        """The task's training queries (the first `count`; all by default): the stored set, or,
+        built from seeds, as many as `tlgrpo data build` would store for an in-domain task. Under
+        the front rule a task with no stored training set (an out-of-domain one, which is never
+        trained on) draws them from its front: they are the same queries either way."""
         if not self.on_the_fly:
             key = (task.name, "train")
             if key not in self._stored:
-                self._stored[key] = read_queries(task, "train", self.root, self.rule)
-            return self._stored[key]
-        return await self.get(task, "train", default_train_count())
+                try:
+                    self._stored[key] = read_queries(task, "train", self.root, self.rule)
+                except DatasetError:
+                    if self.rule != "front":
+                        raise
+                    front = await self.front(task)
+                    made = [front_query(task, seed, front) for seed in seeds("train", default_train_count())]
+                    self._stored[key] = made
+            return self._stored[key][:count] if count else self._stored[key]
+        return await self.get(task, "train", count or default_train_count())
 
     async def front(self, task: Task) -> Front:
         async with self._lock:  # two callers must not build the same front twice
@@ -191,7 +200,7 @@ class QuerySource:
                     log.warning(
                         "task %s: no stored trade-off front; building it now (%d simulations, once)",
                         task.name,
-                        build_rounds(task),
+                        front_cost(task),
                     )
                     front = await self._build(task)
                     write_front(task, front, self.root)
