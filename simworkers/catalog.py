@@ -5,6 +5,7 @@ by name, and the task sets (in-domain, out-of-domain, all) that configs and the 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from simworkers.task import Task
@@ -32,7 +33,17 @@ def discover() -> dict[str, Path]:
     return found
 
 
-_CACHE: dict[tuple[str, float], Task] = {}
+_CACHE: dict[tuple, Task] = {}
+_NETLIST_LINE = re.compile(rb"(?m)^netlist:\s*(\S+)")
+
+
+def _stamp(path: Path) -> tuple:
+    """What a parsed task depends on: its task file and the netlist it names, by content (an
+    edited netlist is read again in a long-lived process, however soon after the last read)."""
+    text = path.read_bytes()
+    found = _NETLIST_LINE.search(text)
+    netlist = path.parent / found.group(1).strip(b"'\"").decode() if found else None
+    return (str(path.resolve()), text, netlist.read_bytes() if netlist and netlist.is_file() else None)
 
 
 def load_task(name_or_path: str | Path) -> Task:
@@ -45,7 +56,7 @@ def load_task(name_or_path: str | Path) -> Task:
         if str(name_or_path) not in tasks:
             raise KeyError(f"unknown task '{name_or_path}'; known: {', '.join(sorted(tasks))}")
         path = tasks[str(name_or_path)]
-    key = (str(path.resolve()), path.stat().st_mtime)
+    key = _stamp(path)
     if key not in _CACHE:
         _CACHE[key] = parse_task_file(path)
     return _CACHE[key]
