@@ -8,6 +8,10 @@ Layout under root = `TLGRPO_DATA_DIR` or `~/.cache/tl-grpo/data`:
 - `fronts/<task>.parquet`: every design sampled for the task's trade-off front (simworkers/
   front.py). Columns: origin, design, metrics (null when it did not simulate), on_front, cell,
   split.
+A built-in task ships its front beside its task file (`front.parquet`, the same format): it is
+read when the data folder holds no fresh one, so nobody simulates a thousand designs a task
+before a first run, and every user draws the same witnesses. `tlgrpo data build` writes a new
+front to the data folder when the shipped one is stale (the task file or netlist changed).
 Each file's metadata holds the task's fingerprint (and the query rule and its version); a file
 built from another version of the task, or by another rule, is refused as stale.
 """
@@ -65,6 +69,17 @@ def dataset_path(task: Task, split: Split, root: Path | None = None, rule: Query
 
 def front_path(task: Task, root: Path | None = None) -> Path:
     return (root or data_root()) / "fronts" / f"{task.name}.parquet"
+
+
+def shipped_front_path(task: Task) -> Path | None:
+    """Where a task ships its front: beside its task file."""
+    return Path(task.path).with_name("front.parquet") if task.path else None
+
+
+def _front_paths(task: Task, root: Path | None) -> list[Path]:
+    """Where a front may be, the data folder's first."""
+    shipped = shipped_front_path(task)
+    return [front_path(task, root)] + ([shipped] if shipped else [])
 
 
 def build_command(task: Task, rule: QueryRule = DEFAULT_RULE) -> str:
@@ -194,12 +209,14 @@ def stored_results(task: Task, root: Path | None = None) -> dict[tuple, SimResul
     """The simulations of a stored front, stale or not, when they came from the same circuit,
     process, testbench and parameters as the task has now (only its specs or front settings
     changed): design -> result, for `build_front` to reuse. Empty otherwise."""
-    path = front_path(task, root)
-    if not path.is_file():
+    same = [
+        p
+        for p in _front_paths(task, root)
+        if p.is_file() and (pq.read_schema(p).metadata or {}).get(b"sim_fingerprint") == task.sim_fingerprint.encode()
+    ]
+    if not same:
         return {}
-    meta = pq.read_schema(path).metadata or {}
-    if meta.get(b"sim_fingerprint") != task.sim_fingerprint.encode():
-        return {}
+    path = same[0]
     cols = pq.read_table(path, columns=["design", "metrics"]).to_pydict()
     return {
         design_key(dict(d)): SimResult("ok", dict(m)) if m is not None else SimResult("failed", {}, "failed before")
@@ -207,21 +224,28 @@ def stored_results(task: Task, root: Path | None = None) -> dict[tuple, SimResul
     }
 
 
+def fresh_front_path(task: Task, root: Path | None = None) -> Path | None:
+    """The front a run reads: the data folder's when fresh, else the one shipped beside the task
+    file when fresh; None when neither is."""
+    return next((p for p in _front_paths(task, root) if p.is_file() and _front_meta(p) == _metadata(task, None)), None)
+
+
 def front_is_fresh(task: Task, root: Path | None = None) -> bool:
-    path = front_path(task, root)
-    return path.is_file() and _front_meta(path) == _metadata(task, None)
+    return fresh_front_path(task, root) is not None
 
 
 def read_front(task: Task, root: Path | None = None) -> Front:
-    """The task's stored front; refused when missing or stale (its task file or netlist changed)."""
-    path = front_path(task, root)
-    if not path.is_file():
-        raise DatasetError(f"no trade-off front for task {task.name} at {path}: run `{build_command(task)}`")
-    table = pq.read_table(path)
-    meta = _front_meta(path)
-    if meta != _metadata(task, None):
-        raise DatasetError(f"{path} is stale: {_stale(task, meta, None)}; rebuild it with `{build_command(task)}`")
-    cols = table.to_pydict()
+    """The task's front (`fresh_front_path`); refused when missing or stale (its task file or
+    netlist changed since it was built)."""
+    path = fresh_front_path(task, root)
+    if path is None:
+        found = [p for p in _front_paths(task, root) if p.is_file()]
+        if not found:
+            where = " or ".join(str(p) for p in _front_paths(task, root))
+            raise DatasetError(f"no trade-off front for task {task.name} at {where}: run `{build_command(task)}`")
+        meta = _front_meta(found[0])
+        raise DatasetError(f"{found[0]} is stale: {_stale(task, meta, None)}; rebuild it with `{build_command(task)}`")
+    cols = pq.read_table(path).to_pydict()
     return Front(
         task.name,
         task.fingerprint,

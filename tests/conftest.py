@@ -99,6 +99,15 @@ class CountingSimulator:
 
 
 @pytest.fixture(scope="module")
+def runner():
+    """Local simulation workers (no Ray), as `tlgrpo data build` and `tasks check` use them."""
+    from system.evaluation.checks import LocalRunner
+
+    with LocalRunner("shared") as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
 def sim():
     counter = CountingSimulator()
     yield counter

@@ -8,27 +8,30 @@ from pathlib import Path
 import pytest
 
 from simworkers.catalog import BUILTIN_TASKS, all_tasks, load_task
-from simworkers.dataset import DatasetError, dataset_path, load_queries, read_front, read_queries, stored_count
+from simworkers.dataset import (
+    DatasetError,
+    dataset_path,
+    load_queries,
+    read_front,
+    read_queries,
+    shipped_front_path,
+    stored_count,
+)
 from simworkers.query import front_query, near_reference_query, seed_for
 from system.agent.reward import score_result
 from system.evaluation.checks import LocalRunner
 from system.evaluation.datasets import build_datasets, default_plan
 
 
-@pytest.fixture(scope="module")
-def runner():
-    with LocalRunner("shared") as r:
-        yield r
-
-
 def test_build_is_idempotent_and_reads_back_the_same_queries(tmp_path, runner):
     task = load_task("ota5t_generic")
     plan = [(task, "eval", 6), (task, "train", 4)]
-    first = build_datasets(plan, runner, tmp_path)
-    assert [(b.split, b.kept) for b in first] == [("front", False), ("eval", False), ("train", False)]
+    first = build_datasets(plan, runner, tmp_path)  # the front shipped with the task: nothing simulated
+    assert [(b.split, b.kept) for b in first] == [("front", True), ("eval", False), ("train", False)]
+    assert first[0].path == shipped_front_path(task)
     stamp = dataset_path(task, "eval", tmp_path).stat().st_mtime_ns
     again = build_datasets(plan, runner, tmp_path)
-    assert [(b.split, b.kept) for b in again] == [("eval", True), ("train", True)]  # the front kept too
+    assert [(b.split, b.kept) for b in again] == [("front", True), ("eval", True), ("train", True)]
     assert dataset_path(task, "eval", tmp_path).stat().st_mtime_ns == stamp
     stored = load_queries(task, "eval", 6, root=tmp_path)
     front = read_front(task, tmp_path)
@@ -48,7 +51,7 @@ def test_build_is_idempotent_and_reads_back_the_same_queries(tmp_path, runner):
 
 def test_a_dataset_whose_task_changed_is_refused(tmp_path, runner, monkeypatch):
     folder = tmp_path / "tasks" / "my_ota"
-    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder)
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder, ignore=shutil.ignore_patterns("front.parquet"))
     task_file = folder / "task.yaml"
     task_file.write_text(task_file.read_text().replace("name: ota5t_generic", "name: my_ota"))
     task = load_task(folder)
@@ -104,14 +107,15 @@ def test_data_cli_builds_and_shows(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "eval  ota5t_generic" in out and "built" in out and "on the front" in out
     assert main([*args, "--data", str(tmp_path)]) == 0
-    assert "kept (fresh)" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "kept (fresh)" in again and "front ota5t_generic" in again
     assert main([*args, "--data", str(tmp_path), "--rule", "near-reference"]) == 0
     assert main(["data", "show", "--tasks", "ota5t_generic", "--data", str(tmp_path)]) == 0
     shown = capsys.readouterr().out
     assert "3 queries (front)" in shown and "2 queries (front)" in shown and "3 queries (near-reference)" in shown
     assert "front ota5t_generic" in shown and "training / " in shown
     assert Path(tmp_path / "front" / "eval" / "ota5t_generic.parquet").is_file()
-    assert Path(tmp_path / "fronts" / "ota5t_generic.parquet").is_file()
+    assert "(shipped with the task)" in shown and not Path(tmp_path / "fronts" / "ota5t_generic.parquet").exists()
 
 
 def test_training_reads_its_queries_from_the_dataset_in_order(tmp_path, runner):

@@ -11,8 +11,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from simworkers.catalog import BUILTIN_TASKS, load_task
-from simworkers.dataset import DatasetError, front_is_fresh, read_front, write_front
+from simworkers.catalog import BUILTIN_TASKS, load_task, resolve_tasks
+from simworkers.dataset import (
+    DatasetError,
+    fresh_front_path,
+    front_is_fresh,
+    read_front,
+    shipped_front_path,
+    write_front,
+)
 from simworkers.front import (
     FrontError,
     build_front,
@@ -27,14 +34,7 @@ from simworkers.front import (
 from simworkers.query import EVAL_SEED_BASE, front_query, seed_for
 from simworkers.task import shortfall
 from system.agent.reward import score_metrics
-from system.evaluation.checks import LocalRunner
 from system.evaluation.datasets import QuerySource
-
-
-@pytest.fixture(scope="module")
-def runner():
-    with LocalRunner("shared") as r:
-        yield r
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_a_front_is_stored_read_back_and_refused_once_its_task_changes(tmp_path,
     assert again.designs == front.designs and again.metrics == front.metrics and again.split == front.split
     assert (again.cell == front.cell).all() and (again.on_front == front.on_front).all()
     folder = tmp_path / "tasks" / "my_ota"
-    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder)
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder, ignore=shutil.ignore_patterns("front.parquet"))
     task_file = folder / "task.yaml"
     task_file.write_text(task_file.read_text().replace("name: ota5t_generic", "name: my_ota"))
     mine = load_task(folder)
@@ -162,7 +162,7 @@ def test_a_front_is_stored_read_back_and_refused_once_its_task_changes(tmp_path,
 
 def test_a_task_whose_fixed_spec_no_design_meets_is_refused_with_what_to_change(tmp_path, runner):
     folder = tmp_path / "impossible"
-    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder)
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder, ignore=shutil.ignore_patterns("front.parquet"))
     task_file = folder / "task.yaml"
     text = task_file.read_text().replace("name: ota5t_generic", "name: impossible")
     text = re.sub(r"(?m)^front:.*$", "", text) + "\nfront: {samples: 100}\n"
@@ -177,7 +177,11 @@ def test_a_task_whose_fixed_spec_no_design_meets_is_refused_with_what_to_change(
 def test_a_run_builds_a_missing_front_once_through_its_pool_and_stores_it(tmp_path):
     from conftest import CountingSimulator
 
-    task = load_task("ota5t_generic")
+    folder = tmp_path / "tasks" / "my_ota"  # a user's task: nothing shipped beside it
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder, ignore=shutil.ignore_patterns("front.parquet"))
+    task_file = folder / "task.yaml"
+    task_file.write_text(task_file.read_text().replace("name: ota5t_generic", "name: my_ota"))
+    task = load_task(folder)
     counter = CountingSimulator()
     try:
         source = QuerySource(counter, root=tmp_path, on_the_fly=True)
@@ -189,6 +193,25 @@ def test_a_run_builds_a_missing_front_once_through_its_pool_and_stores_it(tmp_pa
         assert len(counter.calls) == front_cost(task)  # read back, nothing simulated again
     finally:
         counter.backend.close()
+
+
+def test_every_built_in_task_ships_its_front_and_a_fresh_build_makes_the_same_one(tmp_path, ota):
+    """A run on a new machine reads the front shipped beside the task file, simulating nothing;
+    one edited without rebuilding its front fails here with the command that rebuilds it. The
+    shipped front is what the simulator makes today: ota5t_generic's, built afresh, matches."""
+    stale = [t.name for t in resolve_tasks(["all"]) if fresh_front_path(t, tmp_path) != shipped_front_path(t)]
+    assert not stale, (
+        f"shipped fronts stale for {stale}: run `tlgrpo data build --tasks <task>` and copy "
+        "<data>/fronts/<task>.parquet to simworkers/tasks/<task>/front.parquet"
+    )
+    task, built = ota
+    shipped = read_front(task, tmp_path)
+    assert shipped.designs == built.designs and shipped.split == built.split
+    assert (shipped.on_front == built.on_front).all() and (shipped.cell == built.cell).all()
+    assert all(
+        (a is None) == (b is None) and (a is None or all(math.isclose(a[k], b[k], rel_tol=1e-6) for k in a))
+        for a, b in zip(shipped.metrics, built.metrics)
+    )
 
 
 def test_every_reference_is_a_working_design_off_the_middle_of_its_ranges():
@@ -212,7 +235,7 @@ def test_a_front_whose_specs_alone_changed_is_rebuilt_without_simulating_again(t
     from system.evaluation.datasets import ensure_front
 
     folder = tmp_path / "tasks" / "tuned"
-    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder)
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder, ignore=shutil.ignore_patterns("front.parquet"))
     task_file = folder / "task.yaml"
     task_file.write_text(task_file.read_text().replace("name: ota5t_generic", "name: tuned"))
     first, kept = ensure_front(load_task(folder), runner, tmp_path)

@@ -42,16 +42,23 @@ def cmd_data_build(args) -> int:
 
 
 def cmd_data_show(args) -> int:
-    from simworkers.dataset import DatasetError, dataset_path, front_path, read_front, stored_count
+    from simworkers.dataset import (
+        dataset_path,
+        fresh_front_path,
+        front_path,
+        read_front,
+        shipped_front_path,
+        stored_count,
+    )
     from simworkers.query import QUERY_RULES
 
     for task in _tasks(args.tasks):
-        if front_path(task, args.data).exists():
-            try:
-                state = read_front(task, args.data).summary()
-            except DatasetError:
-                state = "STALE: rebuild with `tlgrpo data build`"
-            print(f"front {task.name:24s} {state}  {front_path(task, args.data)}")
+        fresh = fresh_front_path(task, args.data)
+        if fresh is not None:
+            shipped = " (shipped with the task)" if fresh == shipped_front_path(task) else ""
+            print(f"front {task.name:24s} {read_front(task, args.data).summary()}  {fresh}{shipped}")
+        elif front_path(task, args.data).exists() or (shipped_front_path(task) or front_path(task)).exists():
+            print(f"front {task.name:24s} STALE: rebuild with `tlgrpo data build --tasks {task.name}`")
         for rule in QUERY_RULES:
             for split in ("train", "eval"):
                 path = dataset_path(task, split, args.data, rule)

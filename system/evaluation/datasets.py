@@ -20,6 +20,7 @@ from pathlib import Path
 from simworkers.dataset import (
     DatasetError,
     dataset_path,
+    fresh_front_path,
     front_is_fresh,
     front_path,
     pick,
@@ -96,8 +97,8 @@ def build_datasets(
     for task, split, count in plan:
         if rule == "front" and task.name not in fronts:
             fronts[task.name], kept = ensure_front(task, runner, root, on_progress)
-            if not kept:
-                out.append(Built(task.name, "front", fronts[task.name].size, front_path(task, root), kept=False))
+            where = fresh_front_path(task, root) or front_path(task, root)
+            out.append(Built(task.name, "front", fronts[task.name].size, where, kept=kept))
         path = dataset_path(task, split, root, rule)
         if stored_count(task, split, root, rule) >= count:
             out.append(Built(task.name, split, count, path, kept=True))
