@@ -14,7 +14,8 @@ from simworkers.catalog import load_task
 from simworkers.query import near_reference_query, seed_for
 from system.agent.conversation import Conversation, Reply
 from system.agent.endpoint import Backoff, EndpointError
-from system.agent.policies import BayesOpt, LLMPolicy, RandomSearch, make_policy
+from system.agent.policies import BayesOpt, LLMPolicy, RandomSearch
+from system.agent.registry import make_policy
 from tests.conftest import CountingSimulator  # noqa: F401 - fixture `sim` lives there
 
 TASK = load_task("ota5t_generic")
@@ -96,15 +97,15 @@ def test_st_iter_starts_each_turn_from_the_query_and_latest_result(sim):
 
     def factory(task, first):
         firsts.append(first)
-        return ScriptedSession([call(w_in=f"{20 + len(firsts)}u")], [])
+        return ScriptedSession([call(w_in=f"{30 + len(firsts)}u")], [])
 
     asyncio.run(
         LLMPolicy("scripted", factory).run(TASK, near_reference_query(TASK, seed_for("eval", 4)), "st-iter", 3, sim)
     )
     assert len(firsts) == 4
     assert "Initial design (turn 0)" in firsts[0]
-    assert "Most recent design" in firsts[1] and "w_in=21u m" in firsts[1] and "2 more times" in firsts[1]
-    assert "1 more time." in firsts[2] and "w_in=22u m" in firsts[2]
+    assert "Most recent design" in firsts[1] and "w_in=31u m" in firsts[1] and "2 more times" in firsts[1]
+    assert "1 more time." in firsts[2] and "w_in=32u m" in firsts[2]
 
 
 def test_hf_policy_with_a_tiny_local_model(sim, tmp_path):

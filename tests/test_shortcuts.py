@@ -11,7 +11,7 @@ import pytest
 from simworkers.catalog import load_task
 from simworkers.front import build_front, centre_design
 from simworkers.query import front_query, seed_for
-from system.agent.policies import make_policy
+from system.agent.registry import make_policy
 from system.agent.reward import score_metrics, score_table
 from system.agent.shortcuts import CONSTANT_QUERIES, choose_constant, target_vector
 from system.evaluation.checks import LocalRunner

@@ -317,31 +317,3 @@ def openai_opener(
         )
 
     return open_conversation
-
-
-def make_policy(spec: str, **options) -> Policy:
-    """`random`, `bo` (or `bo:CONFIG`, one of BO_CONFIGS), a shortcut baseline (`centre`,
-    `reference`, `constant`, `lookup`: system/agent/shortcuts.py), `hf:PATH` (a local Hugging
-    Face model), `vllm:PATH` (the same, served by the vLLM engine), or `openai:BASE_URL` with
-    options model= (and api_key_env=)."""
-    from system.agent.shortcuts import SHORTCUTS, make_shortcut
-
-    if spec in SHORTCUTS:
-        return make_shortcut(spec)
-    if spec == "random":
-        return RandomSearch()
-    if spec == "bo":
-        return BayesOpt()
-    if spec.startswith("bo:"):
-        return BayesOpt(spec[3:])
-    kind, _, target = spec.partition(":")
-    if kind in ("hf", "vllm") and target:
-        resolve = options.pop("resolve", None) or (lambda name: name)  # an installed model's name -> folder
-        opener = hf_opener if kind == "hf" else vllm_opener
-        return LLMPolicy(f"{kind}:{target}", opener(resolve(target), **options))
-    if kind == "openai" and target:
-        return LLMPolicy(f"openai:{options.get('model') or 'default'}", openai_opener(target, **options))
-    raise ValueError(
-        f"unknown policy {spec!r}: use random, bo, bo:CONFIG, {', '.join(SHORTCUTS)}, hf:PATH, vllm:PATH "
-        "or openai:BASE_URL"
-    )

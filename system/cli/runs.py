@@ -23,7 +23,7 @@ def cmd_eval(args) -> int:
 
     from simworkers.catalog import resolve_tasks
     from simworkers.pool import SimPool
-    from system.agent.policies import make_policy
+    from system.agent.registry import make_policy
     from system.evaluation.datasets import DatasetError, QuerySource
     from system.evaluation.evaluate import count_jobs, run_evaluation, summarise, write_outputs
     from system.models.install import ModelError, resolve_model

@@ -312,7 +312,8 @@ class Trainer:
 
     async def _evaluate(self, fleet, fmt, pool, tracker, step: int, baselines: bool, base_model: bool = False) -> dict:
         from system.agent.conversation import engine_speaker, token_opener
-        from system.agent.policies import LLMPolicy, make_policy
+        from system.agent.policies import LLMPolicy
+        from system.agent.registry import make_policy
         from system.evaluation.evaluate import count_jobs, markdown_table, run_evaluation, summarise, write_outputs
         from system.evaluation.progress import WorkProgress
 
