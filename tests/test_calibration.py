@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from simworkers.catalog import all_tasks, load_task
-from system.agent.policies import BO_CONFIGS, BO_DEFAULT, BayesOpt, make_policy
+from system.agent.policies import BO_CONFIGS, BO_DEFAULT, BayesOpt
+from system.agent.registry import make_policy
 from system.evaluation.calibration import (
     CONSTANT_IN_DOMAIN_MAX,
     IN_DOMAIN_AVERAGE,
@@ -36,7 +37,7 @@ def test_calibration_flags_a_reward_desert_a_giveaway_and_a_winning_shortcut():
     assert any("BO best@5 0.990" in p for p in giveaway.problems())
     assert fine.problems() == []
     assert constant_wins.problems() == ["constant 0.520 is not below random best@5 0.500"]
-    out = row("e", "out", 0.0, 0.1, 0.2, centre=0.12)
+    out = row("e", "out", 0.0, 0.1, 0.2, centre=0.12, reference=0.05, constant=0.05)
     assert out.problems() == ["centre 0.120 is not below random best@5 0.100"]  # shortcuts bound out of domain too
     averages = suite_problems([desert, fine])
     assert any(p.startswith("in-domain random average") for p in averages)
@@ -49,7 +50,7 @@ def test_the_committed_baseline_table_is_inside_the_calibration_bounds():
     from system.evaluation.taskdoc import merge_results
 
     results = merge_results(sorted(BASELINES.glob("eval-*/results.json")))
-    assert results["settings"]["queries"] >= 100 and results["settings"]["budget"] == 5
+    assert results["settings"]["queries"] >= 30 and results["settings"]["budget"] == 5
     assert results["settings"]["query_rule"] == "front"
     domains = {t.name: t.domain for t in all_tasks()}
     assert set(results["tasks"]) == set(domains), "docs/baselines/ must cover every task"
@@ -104,7 +105,7 @@ def test_a_users_own_task_is_calibrated_like_the_shipped_ones(tmp_path, monkeypa
     from system.cli.main import main
 
     folder = tmp_path / "my_tasks" / "my_ota"
-    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder)
+    shutil.copytree(BUILTIN_TASKS / "ota5t_generic", folder, ignore=shutil.ignore_patterns("front.parquet"))
     task_file = folder / "task.yaml"
     task_file.write_text(task_file.read_text().replace("name: ota5t_generic", "name: my_ota"))
     monkeypatch.setenv("TLGRPO_TASK_PATH", str(tmp_path / "my_tasks"))

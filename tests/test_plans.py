@@ -45,7 +45,7 @@ class ScriptedGenerator:
         if self.rng.random() < self.p_end:
             text = "<Analyze>done</Analyze><Design End>"
         else:
-            w = self.rng.choice(["15u", "30u", "60u"])  # inside every task's w_in range
+            w = self.rng.choice(["29u", "32u", "35u"])  # inside both tasks' w_in ranges (ota5t, telescopic)
             text = (
                 '<Analyze>try</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "' + w + '"}}</tool_call>'
             )
@@ -149,8 +149,8 @@ def test_design_end_can_earn_only_the_policys_own_designs(fmt, sim):
     call so far."""
     ends = {"history": [], "own": []}
     for end_reward, found in ends.items():
-        # seed 24: a training query whose initial design scores about 0.9
-        groups, _ = run(fmt, sim, "tl_grpo", G=6, T=3, p_end=0.4, seed=24, end_reward=end_reward)
+        # seed 7: a training query whose initial design scores about 0.88
+        groups, _ = run(fmt, sim, "tl_grpo", G=6, T=3, p_end=0.4, seed=7, end_reward=end_reward)
         backbone_best = 0.0
         for group in groups:
             for s in group.samples:

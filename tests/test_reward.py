@@ -80,13 +80,13 @@ def test_format_penalty_only_when_asked(sim):
     task = load_task("ota5t_generic")
     query = near_reference_query(task, 3)
     state = AgentState.opening(query, asyncio.run(sim(task, query.initial)), 3)
-    call = '<tool_call>{"name": "simulate", "arguments": {"w_in": "20u"}}</tool_call>'
+    call = '<tool_call>{"name": "simulate", "arguments": {"w_in": "40u"}}</tool_call>'
 
     def reward(text, penalty):
         return asyncio.run(take_action(task, query, state, text, sim, penalty))
 
     ok, bare = reward(f"<Analyze>a</Analyze>{call}", 0.5), reward(call, 0.5)  # no <Analyze>: a format error
-    assert ok.design["w_in"] == pytest.approx(20e-6)  # the numbers simulated, not the reply's text
+    assert ok.design["w_in"] == pytest.approx(40e-6)  # the numbers simulated, not the reply's text
     assert all(isinstance(v, float) for v in ok.design.values())
     assert ok.reward == ok.score and bare.score == ok.score
     assert bare.reward == pytest.approx(bare.score - 0.5)
@@ -126,7 +126,7 @@ def test_design_end_earns_the_history_best_or_the_policys_own(sim):
     assert act(initial, end, "own").reward == 0.0
     assert act(initial, end, "own").score == 0.9  # the design delivered is still the history's best
     assert act(initial, "<Design End>", "own").reward == -0.5  # no <Analyze>: the penalty still applies
-    call = '<Analyze>a</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "20u"}}</tool_call>'
+    call = '<Analyze>a</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "40u"}}</tool_call>'
     after = act(initial, call, "own")
     assert after.state.own_best == after.score and after.state.best == max(0.9, after.score)
     assert act(after.state, end, "own").reward == after.score

@@ -8,13 +8,15 @@ import pytest
 from simworkers.backends import make_backend
 from simworkers.catalog import load_task
 
-# (task, parameter changes as factors of the reference, metric, expected move, bound on the ratio)
+# (task, parameter changes as factors of the reference, metric, expected move, bound on the ratio);
+# a factor that would leave the parameter's range stops at its bound (the simulator refuses a
+# design outside the ranges), and still changes the value by 10 % or more
 EXPECTATIONS = [
     ("ota5t_generic", {"ibias": 2.0}, "power", "up", None),
     ("ota5t_generic", {"ibias": 2.0}, "ugf", "up", None),
     ("telescopic_sky130", {"ibias": 1.5}, "power", "up", None),
     ("telescopic_sky130", {"w_in": 2.0}, "ugf", "up", None),
-    ("folded_cascode_sky130", {"ibias": 1.5}, "power", "up", None),
+    ("folded_cascode_sky130", {"k_i": 2.0}, "power", "up", (1.8, 2.2)),  # current and widths scaled together
     ("folded_cascode_sky130", {"w_in": 1.5}, "ugf", "up", None),  # more input gm, same load
     ("folded_cascode_sky130", {"w_in": 1.5}, "pm", "down", None),  # and more parasitic pole
     ("ldo_sky130", {"w_pass": 2.0}, "dropout", "down", None),
@@ -22,10 +24,10 @@ EXPECTATIONS = [
     ("ldo_sky130", {"ibias": 2.0}, "iq", "up", None),
     ("bandgap_generic", {"r2": 1.1}, "vref", "up", None),  # more PTAT voltage
     ("bandgap_generic", {"ibias": 2.0}, "power", "up", None),
-    ("strongarm_sky130", {"w_tail": 2.0, "w_in": 2.0}, "energy", "up", None),
+    ("strongarm_sky130", {"k_w": 2.0}, "energy", "up", None),  # every latch device twice as wide
     ("strongarm_sky130", {"w_rst": 2.0}, "reset_time", "down", None),
     ("acamp_sky130", {"cf": 2.0}, "gain_db", "down", None),  # gain = cin / cf: -6 dB
-    ("acamp_sky130", {"rf": 0.4}, "f_hp", "up", (2.0, 3.2)),  # corner = 1 / (2 pi rf cf): x2.5
+    ("acamp_sky130", {"rf": 0.7}, "f_hp", "up", (1.3, 1.55)),  # corner = 1 / (2 pi rf cf): x1.43
     ("acamp_sky130", {"ibias": 2.0}, "power", "up", None),
     ("tia_gf180", {"rf": 2.0}, "zt_db", "up", None),
     ("tia_gf180", {"w_n1": 2.0, "w_p1": 2.0}, "power", "up", None),
@@ -57,7 +59,9 @@ def sim():
 def test_designer_expectation(sim, name, changes, metric, move, ratio):
     task = load_task(name)
     base_design = task.reference()
-    changed = {**base_design, **{k: base_design[k] * f for k, f in changes.items()}}
+    bounded = {k: min(max(base_design[k] * f, task.param(k).lo), task.param(k).hi) for k, f in changes.items()}
+    assert all(abs(math.log(bounded[k] / base_design[k])) >= math.log(1.1) for k in changes), bounded
+    changed = {**base_design, **bounded}
     base, after = sim.simulate(task, base_design), sim.simulate(task, changed)
     assert base.ok and after.ok, (base.reason, after.reason)
     before_value, after_value = base.metrics[metric], after.metrics[metric]

@@ -1,31 +1,26 @@
-"""Every shipped task: the reference design scores 1.0, and 100 random designs score low.
-
-`tlgrpo tasks check` (docs/tasks.md) calibrates on 200; the first 100 of those same seeded designs
-are enough to guard it here (every median is 0.09 or below against the 0.9 limit) and more than halve
-the two slow transient tasks (dac_sky130, sample_hold_sky130: 2.5-3 minutes each at 200)."""
+"""Every shipped task: the reference design scores 1.0 against its nominal specs, and random
+designs (50 here; `tlgrpo tasks check` runs 200) simulate or fail cleanly and score a median
+below 0.9 against the queries of the front the task ships with (the benchmark's own). Whether
+they find reward often enough, and whether a shortcut beats random search, is the committed
+baseline table's to show: tests/test_calibration.py."""
 
 import pytest
 
 from simworkers.catalog import all_tasks
-from system.evaluation.checks import RANDOM_MEDIAN_LIMIT, LocalRunner, check_task
+from simworkers.dataset import read_front
+from system.evaluation.checks import check_task
 
 TASKS = sorted(t.name for t in all_tasks())
-
-
-@pytest.fixture(scope="module")
-def runner():
-    with LocalRunner("shared") as r:
-        yield r
 
 
 @pytest.mark.parametrize("name", TASKS)
 def test_reference_meets_specs_and_random_designs_do_not(runner, name):
     task = next(t for t in all_tasks() if t.name == name)
-    check = check_task(task, runner, n_random=100)
+    check = check_task(task, runner, n_random=50, front=read_front(task))
     assert check.reference.ok, check.reference.reason
     assert check.reference_score == 1.0
-    assert check.random_median < RANDOM_MEDIAN_LIMIT
-    assert check.passed
+    assert check.rule == "front" and check.passed, check.problems()
+    assert sum(check.random_statuses.values()) == 50 and "invalid" not in check.random_statuses
 
 
 def test_at_least_the_first_three_tasks_ship():

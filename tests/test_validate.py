@@ -15,10 +15,10 @@ def ota():
 
 
 def test_accepts_numbers_and_si_strings_in_task_order(ota):
-    raw = {**ota.reference(), "w_in": "25u", "ibias": "12 uA", "l_in": 1e-6}
+    raw = {**ota.reference(), "w_in": "35u", "ibias": "12 uA", "l_in": 1e-6}
     out = validate_params(ota, raw)
     assert list(out) == list(ota.param_names)
-    assert out["w_in"] == pytest.approx(25e-6) and out["ibias"] == pytest.approx(12e-6)
+    assert out["w_in"] == pytest.approx(35e-6) and out["ibias"] == pytest.approx(12e-6)
 
 
 @pytest.mark.parametrize(
