@@ -96,7 +96,7 @@ def cmd_tasks_check(args) -> int:
             )
         )
     else:
-        table = Table(title=f"task check ({args.random} random designs each)")
+        table = Table(title=f"task check ({args.random} random designs each, against near-reference queries)")
         for col in ("task", "reference score", "random median", "random > 0", "random statuses", "ms/sim", "verdict"):
             table.add_column(col)
         for c in checks:
