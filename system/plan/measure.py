@@ -3,12 +3,14 @@ arithmetic is held to. Run in a fresh process (peak RSS is per process):
 
     python -m system.plan.measure HIDDEN LAYERS TOKENS [--checkpointing]
 
-prints {"peak_extra": bytes}: the resident-memory high-water mark of one forward, backward and
-AdamW step on a row of TOKENS tokens of the tiny architecture, above the resident memory just
-before it. A warm-up step on 128 tokens has already allocated weights, gradients and optimiser
-state; free heap memory is handed back to the kernel (malloc_trim) and the high-water mark reset
-(/proc/self/clear_refs), so neither the imports' transient peak nor memory that the allocator
-kept from the warm-up hides part of the step's."""
+prints {"peak_extra": bytes, "planned": bytes, "planned_over_measured": ratio}. peak_extra is
+the resident-memory high-water mark of one forward, backward and AdamW step on a row of TOKENS
+tokens of the tiny architecture, above the resident memory just before it. A warm-up step on 128
+tokens has already allocated weights, gradients and optimiser state; free heap memory is handed
+back to the kernel (malloc_trim) and the high-water mark reset (/proc/self/clear_refs), so
+neither the imports' transient peak nor memory that the allocator kept from the warm-up hides
+part of the step's. planned is what `tlgrpo plan`'s arithmetic says for the same update.
+docs/measured/cpu-plan-measure.json keeps the figures docs/scaling.md quotes."""
 
 from __future__ import annotations
 
@@ -59,6 +61,20 @@ def peak_extra(hidden: int, layers: int, tokens: int, checkpointing: bool) -> in
     return _status("VmHWM") - before
 
 
+def planned_extra(args, measured: int) -> dict:
+    """What `tlgrpo plan`'s arithmetic says for the same update (activations and working set)."""
+    from system.config import load_config
+    from system.plan.architecture import load_architecture
+    from system.plan.arithmetic import learner_memory
+
+    cfg = load_config("tiny-cpu", [f"model.tiny.hidden={args.hidden}", f"model.tiny.layers={args.layers}"])
+    memory = learner_memory(
+        load_architecture(cfg), 1, args.tokens, gpu=False, bf16=False, checkpointing=args.checkpointing, reference=False
+    )
+    planned = memory.activations + memory.working
+    return {"planned": planned, "planned_over_measured": round(planned / measured, 3)}
+
+
 if __name__ == "__main__":
     import warnings
 
@@ -69,4 +85,5 @@ if __name__ == "__main__":
     parser.add_argument("tokens", type=int)
     parser.add_argument("--checkpointing", action="store_true")
     args = parser.parse_args()
-    print(json.dumps({"peak_extra": peak_extra(args.hidden, args.layers, args.tokens, args.checkpointing)}))
+    measured = peak_extra(args.hidden, args.layers, args.tokens, args.checkpointing)
+    print(json.dumps({**vars(args), "peak_extra": measured, **planned_extra(args, measured)}))
