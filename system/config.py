@@ -9,6 +9,7 @@ dotted key and what is allowed. The learner's own section lives in learner/confi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -281,6 +282,20 @@ def _set(tree: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+_YAML11_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _numbers(value: Any) -> Any:
+    """YAML 1.1 reads `3e-4` (no dot) as a string; every config value written so is a number."""
+    if isinstance(value, str) and _YAML11_FLOAT.match(value):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
 def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
     out = []
     for item in items:
@@ -288,7 +303,7 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
         if not eq or not key.strip():
             raise ConfigError(f"override {item!r}: write key.sub=value, e.g. algorithm.group_size=4")
         try:
-            out.append((key.strip(), yaml.safe_load(text)))
+            out.append((key.strip(), _numbers(yaml.safe_load(text))))
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc.problem})") from None
     return out
@@ -314,7 +329,7 @@ def load_config(name_or_path: str | None = None, overrides: list[str] | None = N
 def read_tree(path: Path) -> dict:
     """A config file's sections, not yet validated."""
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        tree = _numbers(yaml.safe_load(path.read_text()) or {})
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(tree, dict):

@@ -24,6 +24,8 @@ def test_the_paper_setting():
 def test_overrides_are_typed_and_nested():
     cfg = load_config("tiny-cpu", ["algorithm.group_size=6", "learner.loss.eps_high=0.3", "run.name=x"])
     assert cfg.algorithm.group_size == 6 and cfg.learner.loss.eps_high == 0.3 and cfg.run.name == "x"
+    # YAML 1.1 reads 2e-3 (no dot) as a string; a config value written so is the number
+    assert load_config("tiny-cpu", ["learner.lr=2e-3"]).learner.lr == 0.002
 
 
 @pytest.mark.parametrize(
