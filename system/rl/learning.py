@@ -23,7 +23,15 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from system.config import CONFIG_DIR, ConfigError, TrainConfig, config_from_tree, explain_error, read_tree
+from system.config import (
+    CONFIG_DIR,
+    ConfigError,
+    TrainConfig,
+    config_from_tree,
+    explain_error,
+    parse_overrides,
+    read_tree,
+)
 from wire.config import Section
 
 LEARNING_DIR = CONFIG_DIR / "learning"
@@ -93,6 +101,10 @@ def load_learning_test(name: str, overrides: list[str] | None = None) -> tuple[T
     if not isinstance(tree.get("pass"), dict):
         raise ConfigError(f"{path}: a learning test needs a 'pass:' block (metric, threshold, max_steps, max_seconds)")
     raw_rule = tree.pop("pass")
+    overrides = list(overrides or [])
+    for key, value in parse_overrides([o for o in overrides if o.startswith("pass.")]):
+        raw_rule[key.removeprefix("pass.")] = value
+    overrides = [o for o in overrides if not o.startswith("pass.")]
     try:
         rule = PassRule(**raw_rule)
     except ValidationError as exc:
