@@ -76,6 +76,8 @@ def test_tasks_list_json(capsys):
 def test_tasks_check_exit_status(capsys):
     assert main(["tasks", "check", "ota5t_generic", "--random", "50"]) == 0
     assert "pass" in capsys.readouterr().out
+    assert main(["tasks", "check", "ota5t_generic", "--random", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["queries"] == "front"  # the front shipped with the task
 
 
 @pytest.mark.parametrize(
