@@ -15,12 +15,13 @@ BASELINE_COLUMNS = ("random", "bo", "centre", "reference", "constant", "lookup")
 def merge_results(paths: list[Path]) -> dict:
     """Several evaluations' results.json (docs/baselines/eval-in and eval-out) as one: every
     task, each method's per-task numbers gathered from the files that have them, the first
-    file's settings with the queries of all."""
+    file's settings with the fewest queries a task that any of them evaluated."""
     merged: dict = {"tasks": [], "domains": {}, "rows": [], "settings": {}}
     by_method: dict[str, dict] = {}
     for path in paths:
         result = json.loads(path.read_text())
         merged["settings"] = merged["settings"] or dict(result["settings"])
+        merged["settings"]["queries"] = min(merged["settings"]["queries"], result["settings"]["queries"])
         merged["tasks"] += [t for t in result["tasks"] if t not in merged["tasks"]]
         merged["domains"].update(result.get("domains", {}))
         for row in result["rows"]:
