@@ -47,9 +47,12 @@ def test_calibration_flags_a_reward_desert_a_giveaway_and_a_winning_shortcut():
 
 
 def test_the_committed_baseline_table_is_inside_the_calibration_bounds():
-    from system.evaluation.taskdoc import merge_results
+    from system.evaluation.taskdoc import merge_results, queries_text
 
-    results = merge_results(sorted(BASELINES.glob("eval-*/results.json")))
+    found = sorted(BASELINES.glob("eval-*/results.json"))
+    results = merge_results(found)
+    described = queries_text(found)  # what docs/tasks.md says the table's columns rest on
+    assert all(f"{n} evaluation queries per" in described for n in {results["settings"]["queries"]})
     assert results["settings"]["queries"] >= 30 and results["settings"]["budget"] == 5
     assert results["settings"]["query_rule"] == "front"
     domains = {t.name: t.domain for t in all_tasks()}

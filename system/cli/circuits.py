@@ -41,7 +41,7 @@ def cmd_tasks_list(args) -> int:
 def cmd_tasks_doc(args) -> int:
     from system.evaluation.checks import LocalRunner, task_summary
     from system.evaluation.datasets import ensure_front
-    from system.evaluation.taskdoc import baseline_columns, merge_results, render
+    from system.evaluation.taskdoc import baseline_columns, merge_results, queries_text, render
 
     rows = []
     with LocalRunner(args.backend) as runner:
@@ -54,7 +54,7 @@ def cmd_tasks_doc(args) -> int:
     found = sorted(Path(args.baselines).glob("eval-*/results.json")) if args.baselines else []
     if found:
         baselines = baseline_columns(merge_results(found))
-    text = render(rows, args.random, baselines)
+    text = render(rows, args.random, baselines, queries_text(found))
     if args.out == "-":
         print(text)
     else:

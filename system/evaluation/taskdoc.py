@@ -50,7 +50,18 @@ def _cell(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def render(rows: list[dict], n_random: int, baselines: dict | None = None) -> str:
+def queries_text(paths: list[Path]) -> str:
+    """How many evaluation queries a task the baseline evaluations ran, per domain they cover."""
+    parts = []
+    for path in paths:
+        result = json.loads(path.read_text())
+        names = {"in": "in-domain", "out": "out-of-domain"}
+        domains = sorted({names.get(d, d) for d in result.get("domains", {}).values()}) or ["every"]
+        parts.append(f"{result['settings']['queries']} evaluation queries per {' and '.join(domains)} task")
+    return ", ".join(parts) or "no baseline evaluation found"
+
+
+def render(rows: list[dict], n_random: int, baselines: dict | None = None, baseline_queries: str = "") -> str:
     baselines = baselines or {}
     lines = [
         "# Circuit tasks",
@@ -64,11 +75,12 @@ def render(rows: list[dict], n_random: int, baselines: dict | None = None) -> st
         f"Random median and random > 0: {n_random} random designs, five per evaluation query, each scored "
         "against its query's targets (the targets a front member is known to meet). "
         "The best@5 columns and random@5 > 0: from the committed baseline evaluation (`docs/baselines/`, "
-        "100 evaluation queries per task, budget 5): random search, BO, and the shortcuts `centre`, "
-        "`reference`, `constant` and (in domain) `lookup`. The bounds (`tlgrpo tasks calibrate` checks "
-        "them): on every task centre, reference and constant below random search; in domain at least "
-        "20 % of random designs above 0, random and BO between 0.10 and 0.90 per task and averaging "
-        "0.35-0.65, constant averaging at most 0.35; out of domain BO averaging 0.05-0.35.",
+        f"{baseline_queries or 'no baseline evaluation found'}, budget 5): random search, BO, and the "
+        "shortcuts `centre`, `reference`, `constant` and (in domain) `lookup`. The bounds "
+        "(`tlgrpo tasks calibrate` checks them): on every task centre, reference and constant below "
+        "random search; in domain at least 20 % of random designs above 0, random and BO between 0.10 "
+        "and 0.90 per task and averaging 0.35-0.65, constant averaging at most 0.35; out of domain BO "
+        "averaging 0.05-0.35.",
         "",
     ]
     for domain in ("in-domain", "out-of-domain"):
