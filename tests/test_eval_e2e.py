@@ -121,10 +121,10 @@ def test_a_killed_evaluation_continues_with_resume_and_runs_only_what_is_missing
 
 
 def test_an_endpoint_that_fails_leaves_its_episodes_to_resume(ray_cluster, tmp_path, capsys):
-    from tests.test_policies import fake_openai
+    from tests.fake_openai import fake_openai
 
     with fake_openai([503] * 12) as url:  # both episodes' first request and their 5 retries
-        args = ["eval", "--policy", f"openai:{url}", "--model", "fake", "--tasks", "ota5t_generic", "--queries", "2"]
+        args = ["eval", "--policy", f"openai:{url}", "--tasks", "ota5t_generic", "--queries", "2"]
         args += ["--budget", "3", "--workers", "2", "--on-the-fly", "--out", str(tmp_path / "eval")]
         assert main(args) == 1
         err = capsys.readouterr().err

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from simworkers.task import Task
-from system.agent.endpoint import Backoff, EndpointError, post_with_retries
+from system.agent.endpoint import MIN_ROOM, ContextFull, EndpointError, Served, classify, prompt_tokens_named
 from system.agent.protocol import TOOL_NAME, tool_schema
 from system.agent.turns import AgentState
 from wire.sampling import Generation, Sampling
@@ -38,8 +38,9 @@ class Span:
 
 @dataclass(frozen=True)
 class Reply:
-    text: str
+    text: str  # what the parser reads
     span: Span | None = None  # None for conversations that hold no token ids
+    served: dict | None = None  # a server's reply as it came: content, parsed tool calls, finish reason
 
 
 class Conversation(ABC):
@@ -182,56 +183,103 @@ def token_opener(speaker: Speaker, fmt: ChatFormat) -> Opener:
 
 @dataclass
 class OpenAIConversation(Conversation):
-    base_url: str
-    model: str
-    tools: list[dict]
+    """Chat completions with a served model (system/agent/endpoint.py). In `native` mode the
+    schema goes as `tools` and the server's parsed calls are written back in the Hermes form, so
+    one parser reads both; in `text` mode the schema is a Hermes system message, no `tools` go, and
+    the model's raw text is the reply. Either way a reply keeps what the server returned
+    (`Reply.served`). The history is capped by the served context: `max_tokens` never asks past
+    it, and a history that no longer fits raises ContextFull, which ends the episode."""
+
+    client: object  # openai.AsyncOpenAI, shared by every conversation of the evaluation
+    served: Served
     messages: list[dict]
-    api_key: str | None = None
+    tools: list[dict]  # sent only in native mode
     temperature: float = 1.0
     max_tokens: int = 1024
-    timeout_s: float = 300.0
-    backoff: Backoff = field(default_factory=Backoff)
     ids: list[int] = field(default_factory=list)  # an API returns text, not token ids
+    used_tokens: int = 0  # prompt + reply tokens of the last exchange: the next prompt is longer
     _last_call_id: str | None = None
 
-    async def reply(self, state: AgentState) -> Reply:
-        body = {
-            "model": self.model,
-            "messages": self.messages,
-            "tools": self.tools,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        }
-        url = self.base_url.rstrip("/") + "/chat/completions"
-        data = await post_with_retries(url, body, self.api_key, self.timeout_s, self.backoff)
+    def _room(self) -> int:
+        if self.served.max_model_len is None:
+            return self.max_tokens
+        room = self.served.max_model_len - self.used_tokens
+        if room < MIN_ROOM:
+            raise ContextFull(f"the history holds {self.used_tokens} of {self.served.max_model_len} tokens")
+        return min(self.max_tokens, room)
+
+    async def _complete(self, max_tokens: int):
+        import openai
+
+        body = {"model": self.served.model, "messages": self.messages, "temperature": self.temperature}
+        if self.served.tool_mode == "native":
+            body["tools"] = self.tools
         try:
-            message = data["choices"][0]["message"]
-        except (KeyError, IndexError, TypeError):
-            raise EndpointError(f"{self.base_url}: no choices[0].message in the reply") from None
-        self.messages.append({k: v for k, v in message.items() if k in ("role", "content", "tool_calls")})
-        text = message.get("content") or ""
-        calls = message.get("tool_calls") or []
-        self._last_call_id = calls[0].get("id", "call_0") if calls else None
+            return await self.client.chat.completions.create(**body, max_tokens=max_tokens)
+        except openai.APIError as exc:
+            raise classify(exc, self.served.base_url) from None
+
+    async def reply(self, state: AgentState) -> Reply:
+        max_tokens = self._room()
+        try:
+            completion = await self._complete(max_tokens)
+        except ContextFull as full:  # asked for more than the room left: once more with exactly that room
+            prompt = prompt_tokens_named(str(full))
+            room = (self.served.max_model_len or 0) - (prompt or 0)
+            if prompt is None or room < MIN_ROOM or room >= max_tokens:
+                raise
+            completion = await self._complete(room)
+        if not completion.choices or completion.choices[0].message is None:
+            raise EndpointError(f"{self.served.base_url}: no choices[0].message in the reply")
+        choice = completion.choices[0]
+        message = choice.message
+        content = message.content or ""
+        calls = list(message.tool_calls or [])
+        served = {"content": message.content, "finish_reason": choice.finish_reason}
+        if completion.usage is not None:
+            usage = completion.usage
+            self.used_tokens = usage.prompt_tokens + usage.completion_tokens
+            served |= {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+        if calls:
+            served["tool_calls"] = [{"name": c.function.name, "arguments": c.function.arguments} for c in calls]
+        text = content
         for call in calls:  # written back in the Hermes form, so that one parser reads both
-            function = call.get("function", {})
-            arguments = function.get("arguments", "{}")
             try:
-                arguments = json.loads(arguments) if isinstance(arguments, str) else arguments
-            except ValueError:  # not JSON, or an integer longer than int() takes: the parser says so
-                pass
+                arguments = json.loads(call.function.arguments)
+            except (ValueError, TypeError):  # not JSON, or an integer longer than int() takes: the parser says so
+                arguments = call.function.arguments
             text += (
-                "\n<tool_call>"
-                + json.dumps({"name": function.get("name", TOOL_NAME), "arguments": arguments}, default=str)
+                ("\n" if text else "")
+                + "<tool_call>"
+                + json.dumps({"name": call.function.name or TOOL_NAME, "arguments": arguments}, default=str)
                 + "</tool_call>"
             )
-        return Reply(text)
+        if calls:  # the protocol's form: the calls as the server parsed them, answered by id
+            shown = text if self.served.echo_calls else content  # a template that drops the calls sees them
+            self.messages.append({"role": "assistant", "content": shown, "tool_calls": [c.model_dump() for c in calls]})
+            self._last_call_id = calls[0].id
+        else:
+            self.messages.append({"role": "assistant", "content": content})
+            self._last_call_id = None
+        return Reply(text, served=served)
 
     def add(self, role: str, text: str) -> None:
         if role == "tool" and self._last_call_id is not None:
             self.messages.append({"role": "tool", "tool_call_id": self._last_call_id, "content": text})
+        elif role == "tool" and self.served.tool_role == "tool":  # text mode: as the local engines send it
+            self.messages.append({"role": "tool", "tool_call_id": "call_0", "content": text})
         else:
             self.messages.append({"role": "user", "content": text})
         self._last_call_id = None
 
     def fork(self) -> OpenAIConversation:
         return replace(self, messages=copy.deepcopy(self.messages), ids=[])
+
+
+def openai_conversation(client, served: Served, task: Task, first_message: str, **sampling) -> OpenAIConversation:
+    """The first message, with the schema where the mode puts it."""
+    tools = [tool_schema(task)]
+    messages = [{"role": "user", "content": first_message}]
+    if served.tool_mode == "text":
+        messages.insert(0, {"role": "system", "content": hermes_system_message(tools)})
+    return OpenAIConversation(client, served, messages, tools, **sampling)

@@ -5,8 +5,8 @@ a fork of the same conversation.
 A dialogue opens with the query's first message (the initial design and its result), then each
 turn is: the model replies, `take_action` parses, simulates and scores it, and the tool response
 (or a nudge) is added. It ends at <Design End>, at a call past the budget, after the closing turn,
-or when the history outgrows the prompt cap. ST-iter opens a fresh conversation every turn from
-the query and the most recent result.
+or when the history outgrows the prompt cap or a served model's context. ST-iter opens a fresh
+conversation every turn from the query and the most recent result.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from simworkers.query import Query
 from simworkers.task import Task
 from system.agent.conversation import Conversation, Opener, Reply
+from system.agent.endpoint import ContextFull
 from system.agent.episode import Protocol, Simulate
 from system.agent.protocol import first_message
 from system.agent.turns import AgentState, EndReward, Outcome, take_action
@@ -42,7 +43,7 @@ class Dialogue:
     conversation: Conversation  # the last one (ST-iter opens one per turn)
     state: AgentState
     best_curve: list[float]  # best score so far, from turn 0, after each turn that went on
-    cut: bool  # stopped because the history outgrew the prompt cap
+    cut: bool  # stopped because the history outgrew the prompt cap or the served context
 
 
 async def take_turn(
@@ -90,7 +91,11 @@ async def run_turns(
             conversation = open_conversation(task, text)
         if before_turn is not None:
             before_turn(turn, conversation, state)
-        step = await take_turn(conversation, task, query, state, turn, simulate, format_penalty, end_reward)
+        try:
+            step = await take_turn(conversation, task, query, state, turn, simulate, format_penalty, end_reward)
+        except ContextFull:  # a served model's context is full: the episode ends here, as at the prompt cap
+            cut = True
+            break
         steps.append(step)
         if step.outcome.ends:
             break

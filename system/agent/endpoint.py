@@ -1,101 +1,255 @@
-"""HTTP to an OpenAI-compatible server: one JSON POST, retried with exponential backoff when the
-fault is transient, and the reachability check made before an evaluation starts.
+"""An OpenAI-compatible chat server (vLLM's, SGLang's, a hosted API), through the official `openai`
+SDK: its retries with backoff and Retry-After, its timeouts, its typed replies. What stays ours is
+what the evaluation needs to know about a server before and while it talks to it:
 
-A transient fault is one that the same request may not meet again: the connection refused or
-reset, a timeout, HTTP 408, 409, 425, 429 and 5xx. Any other HTTP error (400, 401, 404: the
-request or the key is wrong) is raised at once; retrying it would only wait longer for the same
-answer.
+- which faults stop an evaluation: a refused request or key (400, 401, 403, 404, 422) fails every
+  episode alike, so it is raised at once as a fatal `EndpointError`; a fault that persists after
+  the SDK's retries (a connection, a timeout, 408, 409, 429, 5xx) ends only its episode, kept as
+  an infrastructure failure that `--resume` runs again;
+- the served model's context (`max_model_len`, where /models gives it): a history that no longer
+  fits ends its episode (`ContextFull`), and a 400 that names the context length is that case;
+- the tool mode (`connect`): `native` sends the `simulate` schema as `tools` and reads the
+  server's parsed tool calls; `text` puts the Hermes tool block in a system message, sends no
+  `tools`, and lets our parser read the model's raw text, as the local engines do. `auto` takes
+  `native` only where the server accepts tools and the model's chat template renders the schema
+  and the calls made, and says which it took and why.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import random
-import urllib.error
-import urllib.request
+import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-TRANSIENT_HTTP = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+ToolMode = Literal["auto", "native", "text"]
+TOOL_MODES: tuple[ToolMode, ...] = get_args(ToolMode)
+RETRIES = 5  # the SDK's retries of a transient fault, with its exponential backoff (0.5 s to 8 s) or Retry-After
+TRANSIENT_HTTP = frozenset({408, 409, 429, 500, 502, 503, 504})  # what the SDK retries (and any 5xx)
+MIN_ROOM = 16  # fewer tokens than this left in the context: the episode ends rather than ask for a stub
 
 
 class EndpointError(RuntimeError):
-    """The endpoint refused or failed a request (after its retries, when the fault was transient)."""
+    """The server refused or failed a request (after the SDK's retries, when the fault was transient)."""
 
-    def __init__(self, message: str, *, transient: bool = False, retry_after_s: float | None = None):
+    def __init__(self, message: str, *, transient: bool = False):
         super().__init__(message)
-        self.transient, self.retry_after_s = transient, retry_after_s
+        self.transient = transient
+
+
+class ContextFull(Exception):
+    """The conversation no longer fits the served model's context: its episode ends there."""
+
+
+_CONTEXT = re.compile(r"context.length|maximum context|context_length_exceeded|too many tokens", re.IGNORECASE)
+# vLLM: "your prompt contains at least 2049 input tokens"; OpenAI: "(3100 in the messages, ...)"
+_PROMPT_TOKENS = re.compile(r"prompt contains (?:at least )?(\d+)|(\d+) in the messages|prompt has (\d+)")
+
+
+def names_context(message: str) -> bool:
+    return bool(_CONTEXT.search(message))
+
+
+def prompt_tokens_named(message: str) -> int | None:
+    """The prompt's token count where a context-length refusal states it."""
+    match = _PROMPT_TOKENS.search(message)
+    return int(next(g for g in match.groups() if g)) if match else None
+
+
+def _reason(exc) -> str:
+    """One line from an SDK error: the status and the server's own message, never the key."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        detail = body.get("message") or (body.get("error") or {}).get("message") if body else None
+        text = str(detail or exc.message or "").replace("\n", " ")
+        return f"HTTP {exc.status_code}: {text[:300]}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "the request timed out"
+    cause = exc.__cause__
+    return f"{exc}{f' ({cause})' if cause else ''}".replace("\n", " ")[:300]
+
+
+def classify(exc, base_url: str) -> Exception:
+    """An SDK error as ours: ContextFull, a fatal EndpointError, or a transient one (retried already)."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        reason = _reason(exc)
+        if exc.status_code == 400 and names_context(reason):
+            return ContextFull(f"{base_url}: {reason}")
+        if exc.status_code in TRANSIENT_HTTP or exc.status_code >= 500:
+            return EndpointError(f"{base_url}: {reason} (after {RETRIES + 1} attempts)", transient=True)
+        return EndpointError(f"{base_url}: {reason}")
+    if isinstance(exc, openai.APIConnectionError):  # refused, reset, timed out: retried by the SDK
+        return EndpointError(f"{base_url}: {_reason(exc)} (after {RETRIES + 1} attempts)", transient=True)
+    return EndpointError(f"{base_url}: {type(exc).__name__}: {exc}")
+
+
+def async_client(base_url: str, api_key: str | None, timeout_s: float = 300.0, retries: int = RETRIES):
+    import openai
+
+    # a server without keys still wants the header filled; the key itself is never printed or logged
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout_s, max_retries=retries)
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Waits between retries: `base_s * 2**attempt`, at most `max_s`, stretched by up to 25 %
-    jitter so that the episodes of an evaluation that met the same outage do not come back in
-    step; a server's Retry-After is obeyed instead (within `max_s`)."""
+class Served:
+    """What `connect` learned of a server before the evaluation starts."""
 
-    retries: int = 5
-    base_s: float = 1.0
-    max_s: float = 60.0
+    base_url: str
+    model: str
+    max_model_len: int | None  # None: the server does not say
+    tool_mode: Literal["native", "text"]
+    tool_role: Literal["tool", "user"]  # the role a tool's answer is sent in (text mode)
+    echo_calls: bool  # native mode, a template that drops `tool_calls`: the calls go back as text too
+    why: str  # one line: the mode taken and why
 
-    def delay(self, attempt: int, retry_after_s: float | None = None, jitter: float = 0.0) -> float:
-        if retry_after_s is not None:
-            return min(self.max_s, max(0.0, retry_after_s))
-        return min(self.max_s, self.base_s * 2**attempt) * (1 + 0.25 * jitter)
+    def line(self) -> str:
+        context = f"context {self.max_model_len} tokens" if self.max_model_len else "context not reported"
+        return f"openai:{self.base_url} model {self.model} ({context}): tool mode {self.tool_mode}: {self.why}"
 
 
-def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+_PROBE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "zq_probe_tool",
+        "description": "zq_schema_marker",
+        "parameters": {"type": "object", "properties": {"zq_arg": {"type": "string"}}},
+    },
+}
+_PROBE_CALL = {
+    "id": "call_zq",
+    "type": "function",
+    "function": {"name": "zq_probe_tool", "arguments": '{"zq_arg": "zq_call_marker"}'},
+}
+
+
+def _root(base_url: str) -> str:
+    """vLLM serves /tokenize beside /v1, not under it."""
+    url = base_url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+@dataclass(frozen=True)
+class Template:
+    """What the served model's chat template does with tools, read through the server's /tokenize
+    and /detokenize (vLLM's); None where the server cannot say."""
+
+    renders_schema: bool | None
+    renders_calls: bool | None  # an assistant message's `tool_calls` appear in the rendered history
+    why: str
+
+
+def read_template(client, base_url: str, model: str) -> Template:
+    import httpx
+
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "", "tool_calls": [_PROBE_CALL]},
+        {"role": "tool", "tool_call_id": "call_zq", "content": "r"},
+    ]
     try:
-        return float(exc.headers.get("Retry-After", ""))
-    except (TypeError, ValueError):  # absent, or an HTTP date: fall back to the backoff
-        return None
-
-
-def post_json(url: str, body: dict, api_key: str | None, timeout_s: float) -> dict:
-    """One POST; raises EndpointError, marked transient or not."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})},
+        with httpx.Client(timeout=30.0, headers={"Authorization": f"Bearer {client.api_key}"}) as http:
+            body = {"model": model, "messages": messages, "tools": [_PROBE_TOOL]}
+            tokens = http.post(_root(base_url) + "/tokenize", json=body)
+            tokens.raise_for_status()
+            text = http.post(_root(base_url) + "/detokenize", json={"model": model, "tokens": tokens.json()["tokens"]})
+            text.raise_for_status()
+            prompt = text.json()["prompt"]
+    except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+        unknown = "so whether the model's template renders tools cannot be known"
+        return Template(None, None, f"the server has no usable /tokenize ({type(exc).__name__}), {unknown}")
+    schema, calls = "zq_schema_marker" in prompt, "zq_call_marker" in prompt
+    why = (
+        "the model's chat template "
+        + ("renders the tool schema" if schema else "does not render the tool schema")
+        + (" and the calls made" if calls else ", and drops the calls made from the history")
     )
+    return Template(schema, calls, why)
+
+
+def _accepts(client, model: str, **body) -> tuple[bool, str]:
+    import openai
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        transient = exc.code in TRANSIENT_HTTP
-        retry_after = _retry_after(exc) if transient else None
-        raise EndpointError(
-            f"{url}: HTTP {exc.code}: {exc.read()[:300]!r}", transient=transient, retry_after_s=retry_after
+        client.chat.completions.create(model=model, max_tokens=1, temperature=0.0, **body)
+        return True, ""
+    except openai.BadRequestError as exc:
+        return False, _reason(exc)
+
+
+def connect(
+    base_url: str, model: str | None, api_key: str | None, tools: ToolMode = "auto", timeout_s: float = 30.0
+) -> Served:
+    """Reach the server, name its model (the only one it serves when none is given), read its
+    context length, and settle the tool mode. Raises ValueError with one line on what is wrong."""
+    import openai
+
+    if tools not in TOOL_MODES:
+        raise ValueError(f"--tools {tools!r}: use one of {', '.join(TOOL_MODES)}")
+    client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout_s, max_retries=1)
+    served: list = []
+    try:
+        served = list(client.models.list())
+    except openai.APIConnectionError as exc:
+        raise ValueError(
+            f"openai:{base_url}: the endpoint cannot be reached ({_reason(exc)}); is the server up?"
         ) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise EndpointError(f"{url}: {getattr(exc, 'reason', exc)}", transient=True) from None
-    except json.JSONDecodeError as exc:  # a proxy's error page, a truncated body
-        raise EndpointError(f"{url}: the reply is not JSON ({exc})", transient=True) from None
-
-
-async def post_with_retries(url: str, body: dict, api_key: str | None, timeout_s: float, backoff: Backoff) -> dict:
-    """`post_json` in a thread, retried while the fault is transient; the last fault is raised,
-    with the number of attempts in its message."""
-    attempt = 0
-    while True:
-        try:
-            return await asyncio.to_thread(post_json, url, body, api_key, timeout_s)
-        except EndpointError as exc:
-            if not exc.transient or attempt == backoff.retries:
-                if attempt == 0:
-                    raise
-                raise EndpointError(f"{exc} (after {attempt + 1} attempts)", transient=True) from None
-            await asyncio.sleep(backoff.delay(attempt, exc.retry_after_s, random.random()))
-            attempt += 1
-
-
-def check_endpoint(base_url: str, timeout_s: float = 10.0) -> None:
-    """Refuse, before any episode starts, an endpoint that cannot be reached at all. An HTTP
-    error still counts as reachable: not every server offers /models."""
-    try:
-        urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout_s).close()
-    except urllib.error.HTTPError:
+    except openai.AuthenticationError as exc:
+        raise ValueError(
+            f"openai:{base_url}: the key was refused ({_reason(exc)}); set it in the --api-key-env variable"
+        ) from None
+    except openai.APIStatusError:  # not every server offers /models
         pass
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ValueError(f"openai:{base_url}: the endpoint cannot be reached ({reason}); is the server up?") from None
+    ids = [m.id for m in served]
+    if model is None:
+        if len(ids) != 1:
+            named = f"it serves {', '.join(ids)}" if ids else "it does not list its models"
+            raise ValueError(f"openai:{base_url}: give --model ({named})")
+        model = ids[0]
+    elif ids and model not in ids:
+        raise ValueError(f"openai:{base_url}: no model {model!r} there (it serves {', '.join(ids)})")
+    listed = next((m for m in served if m.id == model), None)
+    length = (listed.model_extra or {}).get("max_model_len") if listed is not None else None
+    max_model_len = int(length) if isinstance(length, int | float) and length > 0 else None
+
+    try:
+        mode, role, echo_calls, why = _settle_tools(client, base_url, model, tools)
+    except openai.APIError as exc:
+        raise ValueError(f"openai:{base_url}: the model {model!r} failed a probe request ({_reason(exc)})") from None
+    return Served(base_url, model, max_model_len, mode, role, echo_calls, why)
+
+
+def _settle_tools(client, base_url: str, model: str, tools: ToolMode) -> tuple[str, str, bool, str]:
+    template = read_template(client, base_url, model)
+    mode, why = tools, f"as asked; {template.why.removeprefix('the ')}"
+    if tools == "auto":
+        mode, why = "text", template.why
+        if template.renders_schema:
+            question = [{"role": "user", "content": "q"}]
+            accepted, refusal = _accepts(client, model, messages=question, tools=[_PROBE_TOOL])
+            if accepted:
+                mode, why = "native", f"the server accepts tools and {template.why}"
+            else:
+                flags = "vLLM wants --enable-auto-tool-choice --tool-call-parser hermes"
+                why = f"the server refuses tools ({refusal}; {flags})"
+    # a template that drops `tool_calls` would show the model its own calls as empty turns: the
+    # calls are then written into the assistant message's text as well, as the model wrote them
+    echo_calls = mode == "native" and template.renders_calls is False
+    if echo_calls:
+        why += "; the calls made go back in the assistant's text"
+    role = "tool"
+    if mode == "text":  # a tool's answer goes back as role `tool`, as the local engines send it, where accepted
+        accepted, refusal = _accepts(
+            client,
+            model,
+            messages=[
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a"},
+                {"role": "tool", "tool_call_id": "call_0", "content": "r"},
+            ],
+        )
+        if not accepted:
+            role, why = "user", f"{why}; tool answers go back as user messages (a tool message was refused: {refusal})"
+    return mode, role, echo_calls, why

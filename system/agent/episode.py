@@ -32,6 +32,7 @@ class Turn:
     errors: list[str] = field(default_factory=list)
     reply: str = ""
     action_span: tuple[int, int] | None = None  # where the action's tokens lie in Episode.ids
+    served: dict | None = None  # a server's reply as it came (content, tool calls, finish reason): openai: policies
 
     @property
     def simulated(self) -> bool:
@@ -48,6 +49,7 @@ class Episode:
     turns: list[Turn] = field(default_factory=list)  # turns[0] is the initial design
     ids: list[int] = field(default_factory=list)  # token ids end to end, for token policies
     failure: str = ""  # an infrastructure fault ended it early (an endpoint down after its retries): not scored
+    cut: bool = False  # the history outgrew the model's context and the episode ended there: scored as it stands
 
     @property
     def initial_score(self) -> float:
@@ -97,6 +99,7 @@ class Episode:
             "turns": turns,
             "n_tokens": len(self.ids),
             "failure": self.failure,
+            "cut": self.cut,
         }
 
     @classmethod
@@ -108,7 +111,7 @@ class Episode:
             span = tuple(t["action_span"]) if t["action_span"] is not None else None
             turns.append(Turn(**{**t, "result": result, "action_span": span}))
         keys = ("task", "seed", "policy", "protocol", "budget")
-        return cls(**{k: row[k] for k in keys}, turns=turns, failure=row.get("failure", ""))
+        return cls(**{k: row[k] for k in keys}, turns=turns, failure=row.get("failure", ""), cut=row.get("cut", False))
 
 
 async def start_episode(

@@ -22,11 +22,17 @@ import numpy as np
 from simworkers.front import Front, latin_hypercube
 from simworkers.query import Query, random_design
 from simworkers.task import Task
-from system.agent.conversation import ChatFormat, OpenAIConversation, Opener, engine_speaker, token_opener
+from system.agent.conversation import (
+    ChatFormat,
+    OpenAIConversation,
+    Opener,
+    engine_speaker,
+    openai_conversation,
+    token_opener,
+)
 from system.agent.dialogue import run_turns
-from system.agent.endpoint import EndpointError, check_endpoint
+from system.agent.endpoint import EndpointError, Served, ToolMode, async_client, connect
 from system.agent.episode import Episode, Protocol, Simulate, Turn, start_episode
-from system.agent.protocol import tool_schema
 from system.agent.reward import score_result
 from system.agent.turns import AgentState
 from wire.sampling import Sampling
@@ -197,8 +203,10 @@ class LLMPolicy(Policy):
                     list(parsed.errors),
                     step.reply.text,
                     (span.start, span.end) if span else None,
+                    step.reply.served,
                 )
             )
+        episode.cut = dialogue.cut
         if protocol == "multi-turn":
             episode.ids = list(dialogue.conversation.ids)
         return episode
@@ -299,21 +307,22 @@ def openai_opener(
     model: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     temperature: float = 1.0,
-    max_tokens: int = 1024,
+    max_new_tokens: int = 1024,
+    tools: ToolMode = "auto",
+    timeout_s: float = 300.0,
     **_,
-) -> Opener:
+) -> tuple[Opener, Served]:
+    """Conversations with a model behind an OpenAI-compatible server: reached, its model named and
+    its tool mode settled now, before any episode starts (one line says which mode and why). The
+    key is read from `api_key_env` and goes nowhere else."""
     api_key = os.environ.get(api_key_env)
-    check_endpoint(base_url)
+    served = connect(base_url, model, api_key, tools)
+    print(served.line(), flush=True)
+    client = async_client(base_url, api_key, timeout_s)
 
     def open_conversation(task: Task, first_message: str) -> OpenAIConversation:
-        return OpenAIConversation(
-            base_url,
-            model or "default",
-            [tool_schema(task)],
-            [{"role": "user", "content": first_message}],
-            api_key,
-            temperature,
-            max_tokens,
+        return openai_conversation(
+            client, served, task, first_message, temperature=temperature, max_tokens=max_new_tokens
         )
 
-    return open_conversation
+    return open_conversation, served

@@ -11,7 +11,7 @@ def make_policy(spec: str, **options) -> Policy:
     """`random`, `bo` (or `bo:CONFIG`, one of BO_CONFIGS), a shortcut baseline (`centre`,
     `reference`, `constant`, `lookup`: system/agent/shortcuts.py), `hf:PATH` (a local Hugging
     Face model), `vllm:PATH` (the same, served by the vLLM engine), or `openai:BASE_URL` with
-    options model= (and api_key_env=)."""
+    options model= (default the server's only model), api_key_env= and tools= (auto, native, text)."""
     if spec in SHORTCUTS:
         return make_shortcut(spec)
     if spec == "random":
@@ -26,7 +26,8 @@ def make_policy(spec: str, **options) -> Policy:
         opener = hf_opener if kind == "hf" else vllm_opener
         return LLMPolicy(f"{kind}:{target}", opener(resolve(target), **options))
     if kind == "openai" and target:
-        return LLMPolicy(f"openai:{options.get('model') or 'default'}", openai_opener(target, **options))
+        opener, served = openai_opener(target, **options)
+        return LLMPolicy(f"openai:{served.model}", opener)
     raise ValueError(
         f"unknown policy {spec!r}: use random, bo, bo:CONFIG, {', '.join(SHORTCUTS)}, hf:PATH, vllm:PATH "
         "or openai:BASE_URL"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from actors.rollout import ENGINE_DTYPES
 from simworkers.query import QUERY_RULES
+from system.agent.endpoint import TOOL_MODES
 from system.agent.episode import PROTOCOLS
 from system.cli.common import BACKEND_NAMES, CliError, budget_list, non_negative_int, positive_int
 from system.evaluation.progress import WorkProgress
@@ -35,6 +36,7 @@ def cmd_eval(args) -> int:
     options = {
         "model": args.model,
         "api_key_env": args.api_key_env,
+        "tools": args.tools,
         "max_new_tokens": args.max_new_tokens,
         "temperature": args.temperature,
         "seed": args.seed,
@@ -320,7 +322,14 @@ def add_commands(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="simulation actors")
     p.add_argument("--concurrency", type=positive_int, default=16, help="episodes in flight")
     p.add_argument("--backend", default="shared", choices=BACKEND_NAMES)
-    p.add_argument("--model", help="model name for openai: policies")
+    p.add_argument("--model", help="model name for openai: policies (default the server's only model)")
+    p.add_argument(
+        "--tools",
+        choices=TOOL_MODES,
+        default="auto",
+        help="openai: policies' tool mode: native sends `tools`, text puts the tool block in a system message, "
+        "auto (default) probes the server and the model's template once and says which it took",
+    )
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key")
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--temperature", type=float, default=1.0)
