@@ -93,6 +93,31 @@ def test_the_demo_trains_and_tables_the_base_and_trained_policies(tmp_path):
     assert list((out / "wandb").glob("offline-run-*"))
 
 
+def test_the_learning_demo_prints_its_curve_and_the_table_and_saves_the_png(tmp_path):
+    """`tlgrpo demo` as the README runs it, cut to 2 steps and a 4-episode warm-up: the curve at
+    every evaluation, then the table of the policy before and after beside random search, BO,
+    centre and constant, and the curve as a PNG in the run folder. (That it learns is the smoke
+    learning test's job: tests/test_learning.py.)"""
+    out = tmp_path / "demo"
+    small = ["warmup.episodes=4", "warmup.epochs=1", "warmup.batch_episodes=4", "run.eval_queries=2"]
+    cmd = [str(BIN / "tlgrpo"), "demo", "--steps", "2", "--out", str(out), "run.eval_every=1", *small]
+    env = {**_env(), "TLGRPO_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "held-out best@2 of the policy as it trains (random search " in proc.stdout
+    assert re.findall(r"^  step +(\d+) ", proc.stdout, re.MULTILINE) == ["0", "1", "2"], log[-3000:]
+    table = [
+        line.split(" |")[0] for line in proc.stdout.split("held-out best@2")[1].splitlines() if line.startswith("| ")
+    ]
+    rows = ["warmed-up policy, before TL-GRPO (multi-turn)", "random (n/a)", "bo (n/a)", "centre (n/a)"]
+    for row in [*rows, "constant (n/a)", "after 2 steps (multi-turn)"]:
+        assert f"| {row}" in table, log[-3000:]
+    assert (out / "learning_curve.png").stat().st_size > 0
+    curve = json.loads((out / "learning_curve.json").read_text())["curve"]
+    assert [p["step"] for p in curve] == [0, 1, 2] and all(0 <= p["value"] <= 1 for p in curve)
+
+
 def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):
     out = tmp_path / "run"
     collective = "rollout.weight_sync=collective"  # bucketed gloo broadcast, rebuilt after the restart

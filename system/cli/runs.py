@@ -153,10 +153,16 @@ def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dic
 
 
 def cmd_demo(args) -> int:
-    """The main job: SmolLM2-135M-Instruct given a format warm-up, evaluated on held-out queries,
-    trained a few TL-GRPO steps on CPU, and evaluated again on the same queries beside random
-    search and BO; one table with both evaluations."""
+    """The main job. By default the learning demo (system/cli/learning.py): the tiny model learns
+    where the answer is known and its held-out curve rises past random search. With --config, that
+    training config's run instead (smollm2-demo: SmolLM2-135M-Instruct given a format warm-up and a
+    few TL-GRPO steps); one table with both evaluations."""
     import time
+
+    if args.config is None:
+        from system.cli.learning import learning_demo
+
+        return learning_demo(args)
 
     from system.config import load_config
     from system.evaluation.evaluate import markdown_table
@@ -388,6 +394,11 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")
     p.add_argument("overrides", nargs="*", help="key.sub=value on top of the config")
-    p.add_argument("--config", default="smollm2-demo", help="default smollm2-demo; tiny-cpu needs no installed model")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="a training config's run instead of the learning demo: smollm2-demo (SmolLM2, about 15 minutes), tiny-cpu",
+    )
+    p.add_argument("--steps", type=positive_int, default=16, help="TL-GRPO steps of the learning demo (default 16)")
     p.add_argument("--out", default=None, help="run folder (default runs/demo-TIME)")
     p.set_defaults(func=cmd_demo)
