@@ -16,6 +16,7 @@ import torch
 
 from actors.hf_engine import HFEngine
 from wire.sampling import Generation, Sampling
+from wire.storage import local_copy
 
 
 @dataclass
@@ -146,6 +147,7 @@ class RolloutActor:
 
         if threads:
             torch.set_num_threads(threads)
+        model_path = local_copy(model_path)  # a model on a store: this node's cached copy
         self.engine = BatchingEngine(make_engine(engine, model_path, kv_cache_mb, dtype), batch_window_s, max_batch)
         self.incarnation = uuid.uuid4().hex  # a restarted actor is a new incarnation
 

@@ -9,7 +9,6 @@ token mean over the batch whatever the world size and micro-batch split.
 from __future__ import annotations
 
 import itertools
-import os
 import socket
 import time
 from collections import defaultdict
@@ -20,6 +19,7 @@ import pyarrow as pa
 import torch
 import torch.distributed as dist
 
+from learner import persist
 from learner.attention import register as register_block_attention
 from learner.batch import TrainingBatch
 from learner.config import LearnerConfig
@@ -28,6 +28,7 @@ from learner.loss import LossInputs, policy_loss, sft_loss
 from learner.packing import MicroBatch, pack, plan_micro_batches
 from learner.schedule import lr_at
 from wire import weights as transport
+from wire.storage import local_copy
 
 # What a micro-batch's loss reports: named sums, added over micro-batches, then over ranks.
 Sums = dict[str, float]
@@ -60,7 +61,8 @@ class LearnerRank:
     """Create with `ray.remote(LearnerRank)` inside a placement group bundle (learner/group.py)."""
 
     def __init__(self, cfg: LearnerConfig, model_path: str, rank: int, world_size: int):
-        self.cfg, self.model_path, self.rank, self.world = cfg, model_path, rank, world_size
+        # a model on a store (a URI run's base model or warm-up): this node's cached copy
+        self.cfg, self.model_path, self.rank, self.world = cfg, local_copy(model_path), rank, world_size
         if cfg.device == "cpu":
             torch.set_num_threads(cfg.threads_per_rank)
         self.device = torch.device("cuda", 0) if cfg.device == "cuda" else torch.device("cpu")
@@ -374,37 +376,16 @@ class LearnerRank:
         return {"bytes": sent, "seconds": time.perf_counter() - started, "buckets": len(self._weight_plan)}
 
     def save(self, path: str) -> None:
-        import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.state_dict import get_state_dict
-
-        model_state, optim_state = get_state_dict(self.model, self.optimizer)
-        dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=path)
+        persist.save(self.model, self.optimizer, path)
 
     def load(self, path: str) -> None:
-        import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-
-        model_state, optim_state = get_state_dict(self.model, self.optimizer)
-        state = {"model": model_state, "optim": optim_state}
-        dcp.load(state, checkpoint_id=path)
-        set_state_dict(self.model, self.optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+        persist.load(self.model, self.optimizer, path)
 
     def export(self, path: str) -> None:
         """A Hugging Face folder (config, weights, tokenizer) of the current policy, on rank 0."""
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
         state = self.full_state_dict()
-        if self.rank != 0:
-            return
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(self.model_path))
-        model.load_state_dict(state, strict=False)
-        model.save_pretrained(path)
-        AutoTokenizer.from_pretrained(self.model_path).save_pretrained(path)
-        generation = os.path.join(self.model_path, "generation_config.json")
-        if os.path.exists(generation):
-            import shutil
-
-            shutil.copy(generation, path)
+        if self.rank == 0:
+            persist.export(state, self.model_path, path)
 
     def shutdown(self) -> None:
         if dist.is_initialized():

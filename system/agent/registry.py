@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from system.agent.policies import BayesOpt, LLMPolicy, Policy, RandomSearch, hf_opener, openai_opener, vllm_opener
 from system.agent.shortcuts import SHORTCUTS, make_shortcut
+from wire.storage import local_copy
 
 
 def make_policy(spec: str, **options) -> Policy:
@@ -24,7 +25,7 @@ def make_policy(spec: str, **options) -> Policy:
     if kind in ("hf", "vllm") and target:
         resolve = options.pop("resolve", None) or (lambda name: name)  # an installed model's name -> folder
         opener = hf_opener if kind == "hf" else vllm_opener
-        return LLMPolicy(f"{kind}:{target}", opener(resolve(target), **options))
+        return LLMPolicy(f"{kind}:{target}", opener(local_copy(resolve(target)), **options))
     if kind == "openai" and target:
         opener, served = openai_opener(target, **options)
         return LLMPolicy(f"openai:{served.model}", opener)

@@ -58,7 +58,12 @@ def installed(name: str) -> bool:
 
 
 def resolve_model(name_or_path: str) -> str:
-    """A model folder from a path, or from the name of an installed model."""
+    """A model folder from a path, from the name of an installed model, or on a store (a URI,
+    read through each node's cache: wire/storage.py)."""
+    from wire.storage import is_uri
+
+    if is_uri(name_or_path):
+        return name_or_path
     path = Path(name_or_path).expanduser()
     if (path / "config.json").is_file():
         return str(path)

@@ -1,8 +1,13 @@
 """The checkpoint folder: `step_NNNNNN/` holds the learner's distributed checkpoint and
-`trainer.json` (step, weights version, seed, the steps trained); `latest` names the newest.
+`trainer.json` (step, weights version, seed, the steps trained).
 
-A checkpoint is written under a `.tmp` name and renamed when complete, then `latest` is replaced
-atomically: a run killed while writing leaves the previous checkpoint as the latest.
+On a disk (`Checkpoints`) a checkpoint is written under a `.tmp` name and renamed when complete,
+then `latest` is replaced atomically: a run killed while writing leaves the previous checkpoint as
+the latest. An object store has no rename (`StoreCheckpoints`, a run folder on a URI): every
+learner rank writes its shard straight to `step_NNNNNN/learner` (torch distributed checkpoint's
+fsspec writer), then `trainer.json`, then a `COMPLETE` marker last. The latest checkpoint is the
+newest with its marker; one without (an upload cut off) is never taken, and is removed with a line
+saying so.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ class TrainerState:
 class Checkpoints:
     def __init__(self, root: Path, keep: int):
         self.root, self.keep = root, keep
+
+    def learner_dir(self, checkpoint: Path) -> str:
+        return str(checkpoint / "learner")
+
+    def label(self, checkpoint: Path) -> str:
+        return checkpoint.name
 
     def latest(self) -> Path | None:
         pointer = self.root / "latest"
@@ -73,3 +84,81 @@ class Checkpoints:
         done = sorted(p for p in self.root.glob("step_*") if p.is_dir())
         for old in done[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+class StoreCheckpoints:
+    """The same folder on an object store (`root` a URI); checkpoints are named by URI."""
+
+    MARKER = "COMPLETE"
+
+    def __init__(self, root: str, keep: int):
+        from wire.storage import filesystem
+
+        self.root, self.keep = root.rstrip("/"), keep
+        self.fs, self.path = filesystem(self.root)
+
+    def _steps(self) -> list[str]:
+        from wire.storage import store_call
+
+        self.fs.invalidate_cache()  # the ranks wrote through their own clients: no stale listing
+
+        if not store_call(self.root, "listing", lambda: self.fs.exists(self.path)):
+            return []
+        names = store_call(self.root, "listing", lambda: self.fs.ls(self.path, detail=False))
+        return sorted(
+            n.rstrip("/").rsplit("/", 1)[1] for n in names if n.rstrip("/").rsplit("/", 1)[1].startswith("step_")
+        )
+
+    def _complete(self, name: str) -> bool:
+        return self.fs.exists(f"{self.path}/{name}/{self.MARKER}")
+
+    def latest(self) -> str | None:
+        steps = self._steps()
+        for name in reversed(steps):
+            if self._complete(name):
+                return f"{self.root}/{name}"
+            # written after the newest complete one and never finished: an upload cut off
+            cut = f"checkpoint {self.root}/{name} has no {self.MARKER} marker (its upload was cut off)"
+            print(f"{cut}: removed, not resumed from", flush=True)
+            self.fs.rm(f"{self.path}/{name}", recursive=True)
+        return None
+
+    def resume_point(self, resume: bool, out_dir) -> str | None:
+        latest = self.latest()
+        if latest is not None and not resume:
+            raise ConfigError(
+                f"run.out_dir {out_dir} already holds checkpoint {self.label(latest)}: "
+                "pass --resume to continue it, or choose another run.out_dir"
+            )
+        return latest if resume else None
+
+    def learner_dir(self, checkpoint: str) -> str:
+        return f"{checkpoint}/learner"
+
+    def label(self, checkpoint: str) -> str:
+        return checkpoint.rsplit("/", 1)[1]
+
+    def load_state(self, checkpoint: str) -> TrainerState:
+        with self.fs.open(f"{self.path}/{self.label(checkpoint)}/trainer.json") as f:
+            return TrainerState(**json.loads(f.read()))
+
+    def save(self, state: TrainerState, write_learner: Callable[[str], None]) -> str:
+        name = f"step_{state.step:06d}"
+        folder = f"{self.path}/{name}"
+        if self.fs.exists(folder):  # a cut-off attempt at the same step, or one being redone
+            self.fs.rm(folder, recursive=True)
+        write_learner(f"{self.root}/{name}/learner")
+        self.fs.pipe_file(f"{folder}/trainer.json", json.dumps(asdict(state), indent=1).encode())
+        self.fs.pipe_file(f"{folder}/{self.MARKER}", name.encode())  # last: the checkpoint is whole
+        done = [n for n in self._steps() if self._complete(n)]
+        for old in done[: -self.keep]:
+            self.fs.rm(f"{self.path}/{old}", recursive=True)
+        return f"{self.root}/{name}"
+
+
+def checkpoints_for(out_dir: str | Path, keep: int) -> Checkpoints | StoreCheckpoints:
+    from wire.storage import is_uri
+
+    if is_uri(out_dir):
+        return StoreCheckpoints(f"{str(out_dir).rstrip('/')}/checkpoints", keep)
+    return Checkpoints(Path(out_dir) / "checkpoints", keep)

@@ -31,9 +31,11 @@ from system.agent.turns import AgentState
 from system.config import ConfigError, TrainConfig
 from system.models import policy_model_path
 from system.rl.buffer import Group, Sample, Segment
-from system.rl.checkpoints import Checkpoints, TrainerState
+from system.rl.checkpoints import TrainerState, checkpoints_for
+from system.rl.runfolder import RunFolder
 from system.runtime import init_ray
 from wire.sampling import Generation
+from wire.storage import local_copy
 
 # Neutral reasoning: the words of the format, no advice about which way a design should move.
 ANALYSES = (
@@ -254,9 +256,9 @@ def run_sft(
     from system.evaluation.datasets import QuerySource
 
     budgets = budgets or [cfg.algorithm.budget]
-    out = Path(cfg.run.out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoints = Checkpoints(out / "checkpoints", cfg.run.keep_checkpoints)
+    folder = RunFolder(cfg.run.out_dir)  # a path, or a URI with a local mirror (system/rl/runfolder.py)
+    out = folder.local
+    checkpoints = checkpoints_for(folder.uri or out, cfg.run.keep_checkpoints)
     asked = {
         "model": cfg.model.path,
         "tasks": cfg.tasks.train,
@@ -268,14 +270,18 @@ def run_sft(
         "budgets": budgets,
         "changes": changes,
     }
-    latest = checkpoints.resume_point(resume, out)
+    latest = checkpoints.resume_point(resume, folder.name)
+    folder.prepare(pull=resume)
+    out.mkdir(parents=True, exist_ok=True)
     if resume:
         check_settings(out, asked)
     (out / SFT_ARGS).write_text(json.dumps(asked, indent=1))
     model_path = policy_model_path(cfg.model, out, cfg.run.seed)
+    if model_path == str(out / "base_model"):
+        model_path = folder.publish("base_model")
     init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + cfg.sim.max_workers)
     tasks = resolve_tasks(cfg.tasks.train)
-    fmt = ChatFormat(AutoTokenizer.from_pretrained(model_path))
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(local_copy(model_path)))
     started = time.perf_counter()
     saved = out / SFT_EPISODES
     if resume and saved.exists():
@@ -294,6 +300,7 @@ def run_sft(
         finally:
             pool.shutdown()
         save_samples(saved, samples)
+        folder.push()
     data_s = time.perf_counter() - started
     learner = LearnerGroup(cfg.learner.model_copy(update={"lr": lr}), model_path)
     metrics_path = out / "sft_metrics.jsonl"
@@ -301,7 +308,7 @@ def run_sft(
         state = TrainerState(step=0, version=0, seed=cfg.run.seed)
         if latest is not None:
             state = checkpoints.load_state(latest)
-            learner.load(str(latest / "learner"))
+            learner.load(checkpoints.learner_dir(latest))
             print(f"resumed the warm-up from {latest} at step {state.step}")
         log = [json.loads(x) for x in metrics_path.read_text().splitlines()] if latest is not None else []
         log = [x for x in log if x["step"] < state.step]  # steps after the checkpoint are trained again
@@ -321,15 +328,17 @@ def run_sft(
                 state = TrainerState(step + 1, step + 1, cfg.run.seed, [*state.trained, step])
                 if state.step % checkpoint_every == 0 and state.step < len(plan):
                     checkpoints.save(state, learner.save)
-        final = out / "final"
-        learner.export(str(final))
+                    folder.push()
+        final = folder.target("final")
+        learner.export(final)
     finally:
         learner.shutdown()
+        folder.push()
     rates = {"format_ok_rate": None, "accepted_rate": None}
     if measure_format:
-        rates = first_replies(str(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
+        rates = first_replies(local_copy(final), tasks, 32, max(budgets), cfg.rollout.sampling.max_new_tokens)
     return {
-        "final_model": str(final),
+        "final_model": final,
         "episodes": len(samples),
         "steps": len(log),
         "first_loss": log[0]["loss"] if log else None,

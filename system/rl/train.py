@@ -24,10 +24,12 @@ from system.config import ConfigError, TrainConfig, dump, to_dict
 from system.evaluation.datasets import QuerySource
 from system.models import policy_model_path
 from system.rl.buffer import Buffer, Group
-from system.rl.checkpoints import Checkpoints, TrainerState
+from system.rl.checkpoints import TrainerState, checkpoints_for
 from system.rl.metrics import best_so_far_metrics, rollout_metrics
+from system.rl.runfolder import RunFolder
 from system.runtime import init_ray
 from wire.sampling import Sampling
+from wire.storage import local_copy
 
 
 def rollout_runtime_env(python: str | None, threads: int | None) -> dict | None:
@@ -74,9 +76,10 @@ class Trainer:
         evaluation instead of the last (their scores do not change as the policy trains)."""
         self.cfg = cfg
         self.on_eval, self.baselines_first = on_eval, baselines_first
-        self.out = Path(cfg.run.out_dir).resolve()
-        self.checkpoints = Checkpoints(self.out / "checkpoints", cfg.run.keep_checkpoints)
-        self.resume_from = self.checkpoints.resume_point(resume, self.out)
+        self.folder = RunFolder(cfg.run.out_dir)  # a path, or a URI with a local mirror
+        self.out = self.folder.local
+        self.checkpoints = checkpoints_for(self.folder.uri or self.out, cfg.run.keep_checkpoints)
+        self.resume_from = self.checkpoints.resume_point(resume, self.folder.name)
         self.recoveries: list[dict] = []  # each fault the run recovered from: when, what, from where
         self.train_tasks = resolve_tasks(cfg.tasks.train)  # read once, not every step
 
@@ -88,7 +91,10 @@ class Trainer:
         return Sampling(s.max_new_tokens, s.temperature, s.top_p)
 
     def model_path(self) -> str:
-        return policy_model_path(self.cfg.model, self.out, self.cfg.run.seed)
+        path = policy_model_path(self.cfg.model, self.out, self.cfg.run.seed)
+        if path == str(self.out / "base_model"):  # built here: on a URI run, put where every node reads
+            return self.folder.publish("base_model")
+        return path
 
     def query_source(self, pool) -> QuerySource:
         """One per pool (a recovered run has a new pool), so a dataset is read once."""
@@ -114,8 +120,10 @@ class Trainer:
 
     def run(self) -> dict:
         cfg = self.cfg
+        self.folder.prepare(pull=self.resume_from is not None)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(dump(cfg))
+        self.folder.push()
         model_path = self.model_path()
         rollout_cpus = cfg.rollout.actors * cfg.rollout.cpus_per_actor
         init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + rollout_cpus + cfg.sim.max_workers)
@@ -131,7 +139,7 @@ class Trainer:
                     raise
                 # what was trained after the last checkpoint died with the learner: train it again
                 self.resume_from = self.checkpoints.latest()
-                where = self.resume_from.name if self.resume_from else "the start"
+                where = self.checkpoints.label(self.resume_from) if self.resume_from else "the start"
                 self.recoveries.append({"at": time.monotonic(), "fault": type(exc).__name__, "from": where})
                 print(
                     f"infrastructure fault ({type(exc).__name__}: {str(exc)[:300]}); "
@@ -143,17 +151,17 @@ class Trainer:
         """The format warm-up's model, trained now unless an earlier attempt of this run left it."""
         from system.rl.sft import run_sft
 
-        folder = self.out / "warmup"
-        if not (folder / "final" / "config.json").is_file():
+        folder = self.folder.target("warmup")
+        if not self.folder.exists("warmup", "final", "config.json"):
             w = self.cfg.warmup
-            cfg = self.cfg.model_copy(update={"run": self.cfg.run.model_copy(update={"out_dir": str(folder)})})
+            cfg = self.cfg.model_copy(update={"run": self.cfg.run.model_copy(update={"out_dir": folder})})
             report = run_sft(cfg, w.episodes, w.epochs, w.batch_episodes, w.lr, measure_format=False)
             print(
                 f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
                 f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s",
                 flush=True,
             )
-        return str(folder / "final")
+        return self.folder.target("warmup", "final")
 
     def _components(self, model_path: str):
         import ray
@@ -200,7 +208,7 @@ class Trainer:
         learner = LearnerGroup(cfg.learner, model_path, with_reference=cfg.learner.loss.kl_coef > 0)
         sync = make_weight_sync(learner, cfg.rollout, cfg.learner)
         fleet = RolloutFleet(handles, cfg.algorithm.staleness, fetch_weights=sync.reference)
-        fmt = ChatFormat(AutoTokenizer.from_pretrained(model_path))
+        fmt = ChatFormat(AutoTokenizer.from_pretrained(local_copy(model_path)))
         return pool, fleet, learner, sync, fmt
 
     async def _main(self, model_path: str) -> dict:
@@ -214,7 +222,7 @@ class Trainer:
             state = TrainerState(step=0, version=0, seed=cfg.run.seed)
             if self.resume_from is not None:
                 state = self.checkpoints.load_state(self.resume_from)
-                learner.load(str(self.resume_from / "learner"))
+                learner.load(self.checkpoints.learner_dir(self.resume_from))
                 await sync.push(fleet, state.version)
                 print(f"resumed from {self.resume_from} at step {state.step} (weights version {state.version})")
             tracker = Tracker(
@@ -274,14 +282,18 @@ class Trainer:
                     baselines = last and not (self.baselines_first and cfg.run.eval_at_start)
                     last_eval = await self._evaluate(fleet, fmt, pool, tracker, state.step, baselines=baselines)
                     if self.on_eval and self.on_eval(state.step, last_eval) and not last:
+                        self.folder.push()
                         break  # a learning test that passed (or ran out of time): the final model is exported
+                self.folder.push()  # the step's metrics and evaluation on the store (a URI run)
             if pending is not None:
                 pending.cancel()
-            final = self.out / "final"
-            learner.export(str(final))
-            return {"out_dir": str(self.out), "final_model": str(final), "state": state, "eval": last_eval}
+            final = self.folder.target("final")
+            learner.export(final)
+            return {"out_dir": self.folder.name, "final_model": final, "state": state, "eval": last_eval}
         finally:
-            _teardown(*([tracker.finish] if tracker else []), learner.shutdown, pool.shutdown, fleet.kill)
+            _teardown(
+                *([tracker.finish] if tracker else []), learner.shutdown, pool.shutdown, fleet.kill, self.folder.push
+            )
 
     async def _rollout(self, plan, fleet, pool, step: int) -> tuple[list[Group], dict]:
         started = time.perf_counter()
