@@ -24,6 +24,17 @@ def apply_defaults() -> None:
         os.environ.setdefault("WANDB_MODE", "offline")
 
 
+def data_dir_from_store() -> None:
+    """TLGRPO_DATA_DIR given as a URI (a bucket's datasets and fronts): read once into this node's
+    cache (wire/storage.py), and the variable pointed there, for every reader of the data folder."""
+    from wire.storage import is_uri, local_copy
+
+    uri = os.environ.get("TLGRPO_DATA_DIR")
+    if is_uri(uri):
+        os.environ["TLGRPO_DATA_DIR"] = local_copy(uri)
+        print(f"datasets: {uri}, read into {os.environ['TLGRPO_DATA_DIR']}", flush=True)
+
+
 def init_ray(cpus_needed: int = 0, object_store_mb: int = 512) -> None:
     """Join the cluster named by RAY_ADDRESS, or start a local one with at least `cpus_needed`
     logical CPUs (phases alternate, so logical CPUs may exceed cores). No-op when Ray is up."""

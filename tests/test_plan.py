@@ -163,3 +163,10 @@ def test_grouped_mm_experts_are_refused_where_transformers_would_loop_in_silence
     if kernel:
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
         require_grouped_mm(torch.device("cuda", 0))  # an A100 passes
+
+
+def test_plan_states_the_checkpoint_size_and_its_upload_time():
+    from system.cli.plan import checkpoint_line
+
+    line = checkpoint_line(1_000_000_000, 10, 8.0)  # 12 GB a save at 1 GB/s
+    assert line.startswith("checkpoint  11.2 GiB a save (12 bytes a parameter") and "every 10 steps; 12 s" in line

@@ -180,3 +180,16 @@ def test_a_model_on_the_bucket_is_fetched_once_into_the_node_cache(s3, tmp_path)
     with pytest.raises(StorageError, match="s3://bucket/models/none: nothing there"):
         local_copy("s3://bucket/models/none")
     assert local_copy(str(folder)) == str(folder)  # a plain path is itself
+
+
+def test_a_missing_credential_is_one_line_naming_the_uri(s3, tmp_path):
+    _, env = s3
+    bare = {k: v for k, v in _env(env).items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    bare.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"))
+    bare.update(AWS_EC2_METADATA_DISABLED="true")
+    cmd = [str(BIN / "tlgrpo"), "train", "tiny-cpu", "run.out_dir=s3://bucket/nokey", "run.steps=1"]
+    done = subprocess.run(cmd, cwd=ROOT, env=bare, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("tlgrpo: s3://bucket/nokey/checkpoints: listing failed (NoCredentialsError"), last
+    assert "Traceback" not in done.stderr

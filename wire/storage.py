@@ -40,12 +40,13 @@ def join(uri: str, *parts: str) -> str:
 
 
 def store_call(uri: str, what: str, call):
-    """Run one store operation; a refused credential or an unreachable store becomes one line."""
+    """Run one store operation; a refused or missing credential (botocore's NoCredentialsError,
+    an access denied) or an unreachable store becomes one line naming the URI."""
     try:
         return call()
     except FileNotFoundError:
         raise
-    except (PermissionError, OSError) as exc:
+    except Exception as exc:
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise StorageError(f"{uri}: {what} failed ({type(exc).__name__}: {reason})") from None
 

@@ -16,7 +16,8 @@ from system.cli import bench, circuits, learning, models, plan, runs, soak
 from system.cli.common import BACKEND_NAMES, CliError
 from system.config import ConfigError
 from system.models.install import ModelError
-from system.runtime import apply_defaults
+from system.runtime import apply_defaults, data_dir_from_store
+from wire.storage import StorageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and args.action == "sim":
         args.backend = args.backend or BACKEND_NAMES
     try:
+        data_dir_from_store()
         return args.func(args)
-    except (CliError, TaskError, PdkError, ConfigError, EndpointError, ModelError, DatasetError, QueryError) as exc:
+    except (
+        CliError,
+        TaskError,
+        PdkError,
+        ConfigError,
+        EndpointError,
+        ModelError,
+        DatasetError,
+        QueryError,
+        StorageError,
+    ) as exc:
         print(f"tlgrpo: {exc}", file=sys.stderr)
         return 2
 

@@ -67,6 +67,21 @@ def measure_sim_seconds(cfg) -> float:
         backend.close()
 
 
+CHECKPOINT_BYTES_PER_PARAM = 12  # fp32 weights and AdamW's two fp32 moments (learner/persist.py)
+
+
+def checkpoint_line(params: int, every: int, upload_gbps: float) -> str:
+    """What one save writes (every rank its shard, together the whole) and how long the upload of
+    it takes at `upload_gbps` gigabits a second to a store (run.out_dir on s3:// or gs://)."""
+    size = params * CHECKPOINT_BYTES_PER_PARAM
+    seconds = size * 8 / (upload_gbps * 1e9)
+    return (
+        f"checkpoint  {size / 2**30:,.1f} GiB a save ({CHECKPOINT_BYTES_PER_PARAM} bytes a parameter: fp32 weights "
+        f"and AdamW moments), every {every} steps; {seconds:,.0f} s to upload at {upload_gbps:g} Gbit/s "
+        "(--upload-gbps), shared by the ranks that write their shards at once"
+    )
+
+
 def cmd_plan(args) -> int:
     from system.config import load_config
     from system.plan.architecture import config_folder, load_architecture
@@ -77,7 +92,11 @@ def cmd_plan(args) -> int:
     for name, value in (("--gpus-per-node", args.gpus_per_node), ("--nodes", args.nodes)):
         if value < 1:
             raise CliError(f"{name} {value}: give a whole number of at least 1")
-    for name, value in (("--gpu-memory", args.gpu_memory), ("--decode-tok-s", args.decode_tok_s)):
+    for name, value in (
+        ("--gpu-memory", args.gpu_memory),
+        ("--decode-tok-s", args.decode_tok_s),
+        ("--upload-gbps", args.upload_gbps),
+    ):
         if not value > 0:
             raise CliError(f"{name} {value}: give a positive number")
     cfg = load_config(args.config, args.overrides)
@@ -102,6 +121,7 @@ def cmd_plan(args) -> int:
     hardware = Hardware(args.gpus_per_node, args.gpu_memory, args.nodes)
     plan = make_plan(cfg, arch, hardware, workload, sim_s, args.decode_tok_s)
     print(render(plan, cfg, counted=counted, sim_source=sim_source, decode_tok_s=args.decode_tok_s))
+    print(checkpoint_line(arch.params, cfg.run.checkpoint_every, args.upload_gbps))
     for line in notes(cfg, plan):
         print(f"note: {line}")
     if plan.problems:
@@ -129,5 +149,11 @@ def add_commands(sub) -> None:
         type=float,
         default=2000.0,
         help="generated tokens per second per engine at full batch (an assumption until measured)",
+    )
+    p.add_argument(
+        "--upload-gbps",
+        type=float,
+        default=10.0,
+        help="gigabits a second to the checkpoint store (run.out_dir on s3:// or gs://; default 10)",
     )
     p.set_defaults(func=cmd_plan)

@@ -100,7 +100,7 @@ class Trainer:
         """One per pool (a recovered run has a new pool), so a dataset is read once."""
         if getattr(self, "_source_pool", None) is not pool:
             t = self.cfg.tasks
-            root = Path(t.data_dir) if t.data_dir else None
+            root = Path(local_copy(t.data_dir)) if t.data_dir else None  # a URI: this node's copy
             self._source = QuerySource(pool.submit, root=root, on_the_fly=t.queries == "seeds", rule=t.query_rule)
             self._source_pool = pool
         return self._source
