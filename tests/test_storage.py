@@ -31,6 +31,10 @@ SMALL = [
     "run.checkpoint_every=1",
     "tasks.train=[ota5t_generic]",
     "tasks.eval=[ota5t_generic]",
+    # a 2-episode format warm-up: its records, checkpoints and model go to the bucket too
+    "warmup.episodes=2",
+    "warmup.batch_episodes=2",
+    "warmup.epochs=1",
 ]
 
 
@@ -121,6 +125,8 @@ def test_a_run_killed_after_a_checkpoint_resumes_from_the_bucket_and_trains_noth
     assert _metrics_steps(fs, "bucket/run/metrics.jsonl") == [0, 1, 2]  # complete in the bucket
     assert fs.exists("bucket/run/final/config.json") and fs.exists("bucket/run/final/model.safetensors")
     assert fs.exists("bucket/run/base_model/config.json")  # built by the driver, read by every rank from here
+    assert fs.exists("bucket/run/warmup/final/model.safetensors") and fs.exists("bucket/run/warmup/sft_metrics.jsonl")
+    assert "format warm-up:" not in log  # the resumed run found the warm-up's model in the bucket
     assert fs.exists("bucket/run/eval/step_000003/results.json")
     kept = sorted(p.rsplit("/", 1)[1] for p in fs.ls("bucket/run/checkpoints"))
     assert kept == ["step_000002", "step_000003"]  # run.keep_checkpoints 2, every kept one whole
