@@ -6,31 +6,23 @@ the latest; a model folder on the bucket fetched once into the node's cache."""
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.test_train_e2e import BIN, ROOT, kill_when
+from tests.test_train_e2e import SMALL as E2E_SMALL
+from tests.test_train_e2e import _env as e2e_env
+
 pytest.importorskip("moto")
 pytest.importorskip("s3fs")
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 SMALL = [
-    "algorithm.queries_per_step=1",
-    "algorithm.group_size=2",
-    "algorithm.budget=2",
-    "algorithm.flat_groups=keep",
-    "rollout.sampling.max_new_tokens=24",
-    "run.eval_queries=1",
+    *E2E_SMALL,
     "run.eval_every=0",
     "run.checkpoint_every=1",
-    "tasks.train=[ota5t_generic]",
-    "tasks.eval=[ota5t_generic]",
     # a 2-episode format warm-up: its records, checkpoints and model go to the bucket too
     "warmup.episodes=2",
     "warmup.batch_episodes=2",
@@ -78,9 +70,7 @@ def s3(tmp_path_factory):
 
 
 def _env(extra: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
-    env.update(WANDB_MODE="offline", RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1", **extra)
-    return env
+    return {**e2e_env(), **extra}
 
 
 def _train(uri: str, steps: int, env: dict, *extra: str, **kw) -> subprocess.Popen:
@@ -101,17 +91,12 @@ def test_a_run_killed_after_a_checkpoint_resumes_from_the_bucket_and_trains_noth
     fs, env = s3
     uri = "s3://bucket/run"
     proc = _train(uri, 3, env, start_new_session=True)
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline:
+
+    def pushed() -> bool:  # step 0 checkpointed and its metrics pushed
         fs.invalidate_cache()
-        if fs.exists("bucket/run/checkpoints/step_000001/COMPLETE") and fs.exists("bucket/run/metrics.jsonl"):
-            break  # step 0 checkpointed and its metrics pushed
-        assert proc.poll() is None, proc.stdout.read()[-3000:]
-        time.sleep(0.3)
-    else:
-        pytest.fail("no first checkpoint in the bucket")
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, at once
-    proc.wait()
+        return fs.exists("bucket/run/checkpoints/step_000001/COMPLETE") and fs.exists("bucket/run/metrics.jsonl")
+
+    kill_when(proc, pushed, "first checkpoint in the bucket")
     fs.invalidate_cache()
     assert fs.exists("bucket/run/config.yaml")
 

@@ -53,6 +53,19 @@ def _train(out: Path, steps: int, *extra: str, **kw) -> subprocess.Popen:
     )
 
 
+def kill_when(proc: subprocess.Popen, ready, what: str, timeout_s: float = 400) -> None:
+    """SIGKILL `proc`'s process group (the driver and the Ray it started, at once) as soon as
+    `ready()` holds; fail if it never does or the run ends first."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout_s:.0f} s")
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _steps(out: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -123,16 +136,7 @@ def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):
     collective = "rollout.weight_sync=collective"  # bucketed gloo broadcast, rebuilt after the restart
     proc = _train(out, 4, collective, start_new_session=True)
     latest = out / "checkpoints" / "latest"
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline:
-        if latest.exists() and latest.read_text().strip() == "step_000002":
-            break
-        assert proc.poll() is None, proc.stdout.read()[-3000:]
-        time.sleep(0.2)
-    else:
-        pytest.fail("no second checkpoint")
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, at once
-    proc.wait()
+    kill_when(proc, lambda: latest.exists() and latest.read_text().strip() == "step_000002", "second checkpoint")
     resumed = _train(out, 4, collective, "--resume")
     log, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, log[-3000:]

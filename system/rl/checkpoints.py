@@ -31,7 +31,20 @@ class TrainerState:
     skipped: list[int] = field(default_factory=list)  # batches with no learning signal
 
 
-class Checkpoints:
+class _Folder:
+    def resume_point(self, resume: bool, out_dir):
+        """The checkpoint a run continues from: the latest with `resume`, none without; a run
+        without `resume` is refused where a checkpoint already is, rather than overwrite it."""
+        latest = self.latest()
+        if latest is not None and not resume:
+            raise ConfigError(
+                f"run.out_dir {out_dir} already holds checkpoint {self.label(latest)}: "
+                "pass --resume to continue it, or choose another run.out_dir"
+            )
+        return latest if resume else None
+
+
+class Checkpoints(_Folder):
     def __init__(self, root: Path, keep: int):
         self.root, self.keep = root, keep
 
@@ -47,17 +60,6 @@ class Checkpoints:
             return None
         path = self.root / pointer.read_text().strip()
         return path if (path / "trainer.json").exists() else None
-
-    def resume_point(self, resume: bool, out_dir: Path) -> Path | None:
-        """The checkpoint a run continues from: the latest with `resume`, none without; a run
-        without `resume` is refused where a checkpoint already is, rather than overwrite it."""
-        latest = self.latest()
-        if latest is not None and not resume:
-            raise ConfigError(
-                f"run.out_dir {out_dir} already holds checkpoint {latest.name}: "
-                "pass --resume to continue it, or choose another run.out_dir"
-            )
-        return latest if resume else None
 
     def load_state(self, path: Path) -> TrainerState:
         return TrainerState(**json.loads((path / "trainer.json").read_text()))
@@ -86,7 +88,7 @@ class Checkpoints:
             shutil.rmtree(old, ignore_errors=True)
 
 
-class StoreCheckpoints:
+class StoreCheckpoints(_Folder):
     """The same folder on an object store (`root` a URI); checkpoints are named by URI."""
 
     MARKER = "COMPLETE"
@@ -122,15 +124,6 @@ class StoreCheckpoints:
             print(f"{cut}: removed, not resumed from", flush=True)
             self.fs.rm(f"{self.path}/{name}", recursive=True)
         return None
-
-    def resume_point(self, resume: bool, out_dir) -> str | None:
-        latest = self.latest()
-        if latest is not None and not resume:
-            raise ConfigError(
-                f"run.out_dir {out_dir} already holds checkpoint {self.label(latest)}: "
-                "pass --resume to continue it, or choose another run.out_dir"
-            )
-        return latest if resume else None
 
     def learner_dir(self, checkpoint: str) -> str:
         return f"{checkpoint}/learner"
