@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 from system.cli.common import CliError
-from system.rl.learning import load_learning_test
 
 
 def cmd_learn_test(args) -> int:
     from system.config import ConfigError
-    from system.rl.learning import learning_tests, run_learning_test
+    from system.rl.learning import learning_tests, load_learning_test, run_learning_test
 
     tests = learning_tests()
     if args.list or not args.name:
@@ -45,67 +44,6 @@ def cmd_learn_test(args) -> int:
             f"after {result.steps} steps, {result.seconds:.0f} s (curve: {out}/learning_curve.png)"
         )
     return 1 if result.passed is False else 0
-
-
-DEMO_TEST = "smoke"
-DEMO_BASELINES = "[random,bo,centre,constant]"
-
-
-def learning_demo(args) -> int:
-    """`tlgrpo demo`: the `smoke` learning test's environment run for a fixed number of steps and
-    reported, not judged. The tiny model, from a format warm-up on random values, learns the
-    resistor value that meets a one-parameter filter's near-reference queries; its held-out curve
-    is printed and saved, then one table: the policy before and after, random search, BO, the
-    middle of the range (`centre`, the known answer there) and the best constant design."""
-    import time
-
-    from system.evaluation.evaluate import markdown_table
-    from system.rl.learning import run_learning_test
-
-    out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    overrides = [
-        "pass.threshold=null",
-        f"pass.max_steps={args.steps}",
-        "pass.max_seconds=1200",
-        f"run.eval_baselines={DEMO_BASELINES}",
-        "run.name=demo",
-        *args.overrides,
-    ]
-    cfg, rule = load_learning_test(DEMO_TEST, overrides)
-    a = cfg.algorithm
-    print(
-        f"demo: the tiny model on {', '.join(cfg.tasks.train)} ({rule.description}), in {out}\n"
-        f"  1. format warm-up: {cfg.warmup.episodes} synthetic episodes with random values\n"
-        f"  2. the warmed-up policy, random search, BO, centre and constant on {cfg.run.eval_queries} held-out "
-        "queries\n"
-        f"  3. {rule.max_steps} TL-GRPO steps of B={a.queries_per_step} queries x G={a.group_size} samples x "
-        f"T={a.budget} turns, the policy evaluated on the same queries every {cfg.run.eval_every} steps",
-        flush=True,
-    )
-    result = run_learning_test(DEMO_TEST, str(out), overrides).to_json()
-    result["name"] = "demo"
-    title = f"tlgrpo demo: the tiny model on {', '.join(cfg.tasks.train)}, held-out best@{a.budget}"
-    plot_curve(result, out / "learning_curve.png", title)
-    (out / "learning_curve.json").write_text(json.dumps(result, indent=2))
-    curve = result["curve"]
-    print(f"\nheld-out best@{a.budget} of the policy as it trains (random search {curve[0].get('random', 0):.3f}):")
-    for point in curve:
-        print(f"  step {point['step']:3d}  {point['seconds']:6.0f} s  {point['value']:.3f}")
-    first, last = out / "eval" / "step_000000", out / "eval" / f"step_{curve[-1]['step']:06d}"
-    before = json.loads((first / "results.json").read_text())
-    final = json.loads((last / "results.json").read_text())
-    for row in before["rows"]:
-        row["method"] = row["method"].replace(f"{a.name}@0", "warmed-up policy, before TL-GRPO")
-    for row in final["rows"]:
-        row["method"] = row["method"].replace(f"{a.name}@{curve[-1]['step']}", f"after {curve[-1]['step']} steps")
-    final["rows"] = before["rows"] + [r for r in final["rows"] if r["method"].startswith("after ")]
-    print(markdown_table(final))
-    print(
-        f"{result['steps']} steps, {result['seconds']:.0f} s in all. Run folder {out}: learning_curve.png (the curve "
-        "against steps and seconds, the baselines as lines), metrics.jsonl, eval/ (tables, episodes, turn_curves.png), "
-        "warmup/, final/ (the trained policy)"
-    )
-    return 0
 
 
 def plot_curve(result: dict, path: Path, title: str | None = None) -> None:

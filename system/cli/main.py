@@ -12,7 +12,7 @@ from simworkers.pdk import PdkError
 from simworkers.query import QueryError
 from simworkers.task import TaskError
 from system.agent.endpoint import EndpointError
-from system.cli import bench, circuits, learning, models, plan, runs, soak
+from system.cli import bench, circuits, demo, learning, models, plan, runs, soak
 from system.cli.common import BACKEND_NAMES, CliError
 from system.config import ConfigError
 from system.models.install import ModelError
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_commands(sub)
     runs.add_commands(sub)
     learning.add_commands(sub)
+    demo.add_commands(sub)
     models.add_commands(sub)
     plan.add_commands(sub)
     soak.add_commands(sub)

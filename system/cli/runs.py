@@ -1,4 +1,4 @@
-"""Commands that train or evaluate policies: `eval`, `train`, `sft`, `demo`, `report`."""
+"""Commands that train or evaluate policies: `eval`, `train`, `sft`, `report`."""
 
 from __future__ import annotations
 
@@ -152,79 +152,6 @@ def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dic
     return load_finished(out / "episodes.jsonl")
 
 
-def cmd_demo(args) -> int:
-    """The main job. By default the learning demo (system/cli/learning.py): the tiny model learns
-    where the answer is known and its held-out curve rises past random search. With --config, that
-    training config's run instead (smollm2-demo: SmolLM2-135M-Instruct given a format warm-up and a
-    few TL-GRPO steps); one table with both evaluations."""
-    import time
-
-    if args.config is None:
-        from system.cli.learning import learning_demo
-
-        return learning_demo(args)
-
-    from system.config import load_config
-    from system.evaluation.evaluate import markdown_table
-    from system.rl.train import Trainer
-
-    out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    cfg = load_config(
-        args.config, [f"run.out_dir={out}", "run.eval_at_start=true", "run.eval_base_model=true", *args.overrides]
-    )
-    a, w = cfg.algorithm, cfg.warmup
-    start = "format warm-up" if w.episodes else "base model"
-    print(
-        f"demo: {cfg.model.path or 'the tiny model'} on {', '.join(cfg.tasks.train)}, in {out}\n"
-        + (f"  1. format warm-up: {w.episodes} synthetic episodes with random designs\n" if w.episodes else "")
-        + f"  {1 + bool(w.episodes)}. the starting policy"
-        + (" and the base model before its warm-up" if w.episodes and cfg.model.path else "")
-        + f" on {cfg.run.eval_queries} held-out queries per task\n"
-        f"  {2 + bool(w.episodes)}. {cfg.run.steps} TL-GRPO steps of B={a.queries_per_step} queries x "
-        f"G={a.group_size} samples x T={a.budget} turns\n"
-        f"  {3 + bool(w.episodes)}. the trained policy, random search and BO on the same queries",
-        flush=True,
-    )
-    started = time.perf_counter()
-    result = Trainer(cfg).run()
-    first, last = out / "eval" / "step_000000", out / "eval" / f"step_{cfg.run.steps:06d}"
-    before = json.loads((first / "results.json").read_text())
-    final = json.loads((last / "results.json").read_text())
-    renamed = {f"{a.name}@0": f"{start}, before TL-GRPO", f"hf:{cfg.model.path}": "base model, zero-shot"}
-    for row in before["rows"]:
-        for method, name in renamed.items():
-            row["method"] = row["method"].replace(method, name)
-    final["rows"] = before["rows"] + final["rows"]
-    print(markdown_table(final))
-    names = {**renamed, f"{a.name}@0": start, f"{a.name}@{cfg.run.steps}": "trained"}
-    parsed = {**_replies_parsed(first), **_replies_parsed(last)}
-    print(
-        "replies that parse (a tool call or <Design End>): "
-        + "; ".join(f"{names[m]} {ok} of {n}" for m, (ok, n) in parsed.items() if m in names)
-    )
-    state = result["state"]
-    print(
-        f"{state.step} TL-GRPO steps, {len(state.trained)} with an update (a step whose groups all scored alike "
-        f"has none); {time.perf_counter() - started:.0f} s in all.\n"
-        f"Run folder {out}: metrics.jsonl (per step), eval/ (tables, episodes, turn_curves.png), "
-        + ("warmup/ (the warm-up's model and loss), " if w.episodes else "")
-        + "final/ (the trained policy), wandb/ (offline unless a W&B key is configured: `wandb sync` uploads it)"
-    )
-    return 0
-
-
-def _replies_parsed(folder: Path) -> dict[str, tuple[int, int]]:
-    """Per method of an evaluation folder: (replies that parsed, replies), over the turns after
-    the initial design."""
-    counts: dict[str, tuple[int, int]] = {}
-    for line in (folder / "episodes.jsonl").read_text().splitlines():
-        episode = json.loads(line)
-        turns = episode["turns"][1:]
-        ok, n = counts.get(episode["policy"], (0, 0))
-        counts[episode["policy"]] = (ok + sum(bool(t["format_ok"]) for t in turns), n + len(turns))
-    return counts
-
-
 def _train_config(args):
     """CONFIG [key=value ...]; a first argument with `=` is an override of the default config."""
     from system.config import load_config
@@ -291,7 +218,7 @@ def cmd_report(args) -> int:
 
 
 def add_commands(sub) -> None:
-    """eval, train, sft, report, demo"""
+    """eval, train, sft, report"""
     p = sub.add_parser("eval", help="evaluate policies on held-out queries; writes tables, episodes and plots")
     p.add_argument(
         "--policy",
@@ -391,14 +318,3 @@ def add_commands(sub) -> None:
         "no checkpoint or model) into DEST, a folder to commit, and write the report there",
     )
     p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("demo", help="the main job: a short TL-GRPO training on CPU, then the evaluation table")
-    p.add_argument("overrides", nargs="*", help="key.sub=value on top of the config")
-    p.add_argument(
-        "--config",
-        default=None,
-        help="a training config's run instead of the learning demo: smollm2-demo (SmolLM2, about 15 minutes), tiny-cpu",
-    )
-    p.add_argument("--steps", type=positive_int, default=16, help="TL-GRPO steps of the learning demo (default 16)")
-    p.add_argument("--out", default=None, help="run folder (default runs/demo-TIME)")
-    p.set_defaults(func=cmd_demo)
