@@ -116,7 +116,11 @@ def local_copy(uri: str, timeout_s: float = 3600.0) -> str:
         except FileExistsError:  # another process on this node is fetching it
             if complete():
                 return str(final)
-            if time.monotonic() > deadline or time.time() - lock.stat().st_mtime > timeout_s:
+            try:
+                stale = time.time() - lock.stat().st_mtime > timeout_s
+            except FileNotFoundError:  # its owner just finished or gave up: look again
+                continue
+            if stale or time.monotonic() > deadline:
                 lock.unlink(missing_ok=True)  # its owner died: take over
             time.sleep(0.5)
     try:

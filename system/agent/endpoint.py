@@ -24,7 +24,7 @@ from typing import Literal, get_args
 ToolMode = Literal["auto", "native", "text"]
 TOOL_MODES: tuple[ToolMode, ...] = get_args(ToolMode)
 RETRIES = 5  # the SDK's retries of a transient fault, with its exponential backoff (0.5 s to 8 s) or Retry-After
-TRANSIENT_HTTP = frozenset({408, 409, 429, 500, 502, 503, 504})  # what the SDK retries (and any 5xx)
+TRANSIENT_HTTP = frozenset({408, 409, 429})  # what the SDK retries, with every 5xx
 MIN_ROOM = 16  # fewer tokens than this left in the context: the episode ends rather than ask for a stub
 
 

@@ -46,6 +46,7 @@ from simworkers.result import SimResult
 from simworkers.task import Task
 from system.agent.episode import Simulate
 from system.evaluation.checks import LocalRunner
+from wire.storage import local_copy
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,12 @@ class QuerySource:
         self,
         simulate: Simulate,
         *,
-        root: Path | None = None,
+        root: str | Path | None = None,
         on_the_fly: bool = False,
         rule: QueryRule = DEFAULT_RULE,
     ):
+        """`root`: a folder, a URI (read once into this node's cache), or None: TLGRPO_DATA_DIR."""
+        root = Path(local_copy(str(root))) if root is not None else None
         self.simulate, self.root, self.on_the_fly, self.rule = simulate, root, on_the_fly, rule
         self._stored: dict[tuple[str, str], list[Query]] = {}
         self._fronts: dict[str, Front] = {}

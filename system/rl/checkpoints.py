@@ -103,13 +103,12 @@ class StoreCheckpoints(_Folder):
         from wire.storage import store_call
 
         self.fs.invalidate_cache()  # the ranks wrote through their own clients: no stale listing
-
-        if not store_call(self.root, "listing", lambda: self.fs.exists(self.path)):
+        try:
+            names = store_call(self.root, "listing", lambda: self.fs.ls(self.path, detail=False))
+        except FileNotFoundError:  # no checkpoint yet
             return []
-        names = store_call(self.root, "listing", lambda: self.fs.ls(self.path, detail=False))
-        return sorted(
-            n.rstrip("/").rsplit("/", 1)[1] for n in names if n.rstrip("/").rsplit("/", 1)[1].startswith("step_")
-        )
+        names = (n.rstrip("/").rsplit("/", 1)[1] for n in names)
+        return sorted(n for n in names if n.startswith("step_"))
 
     def _complete(self, name: str) -> bool:
         return self.fs.exists(f"{self.path}/{name}/{self.MARKER}")

@@ -62,11 +62,14 @@ class RunFolder:
             if any(part in NOT_MIRRORED for part in relative.split("/")):
                 continue
             download(join(self.uri, relative), self.local / relative)
-            self._remember(self.local / relative, relative)
+            self._seen(self.local / relative, relative)
 
-    def _remember(self, file: Path, relative: str) -> None:
+    def _seen(self, file: Path, relative: str) -> bool:
+        """Whether `file` is as last copied; it is recorded as copied from here on."""
         stat = file.stat()
+        same = self._pushed.get(relative) == (stat.st_size, stat.st_mtime_ns)
         self._pushed[relative] = (stat.st_size, stat.st_mtime_ns)
+        return same
 
     def push(self) -> int:
         """The mirror's new and changed files copied to the store; returns how many."""
@@ -77,20 +80,21 @@ class RunFolder:
             relative = file.relative_to(self.local).as_posix()
             if any(part in NOT_MIRRORED for part in relative.split("/")):
                 continue  # on the store already, written there or published whole
-            stat = file.stat()
-            if self._pushed.get(relative) == (stat.st_size, stat.st_mtime_ns):
+            if self._seen(file, relative):
                 continue
             upload(file, join(self.uri, relative))
-            self._pushed[relative] = (stat.st_size, stat.st_mtime_ns)
             copied += 1
         return copied
 
-    def publish(self, relative: str) -> str:
-        """A folder the driver built in its mirror (the tiny base model) put on the store for the
-        other processes; returns where they read it."""
-        if not self.uri:
-            return str(self.local / relative)
-        target = join(self.uri, relative)
-        if not self.exists(relative, "config.json"):
-            upload(self.local / relative, target)
+    def model_path(self, model, seed: int) -> str:
+        """The run's starting model (system/models' policy_model_path). The tiny model is built in
+        the folder; on a URI it is then put on the store, where every node reads it."""
+        from system.models import policy_model_path
+
+        path = policy_model_path(model, self.local, seed)
+        if not self.uri or path != str(self.local / "base_model"):
+            return path
+        target = join(self.uri, "base_model")
+        if not self.exists("base_model", "config.json"):
+            upload(self.local / "base_model", target)
         return target

@@ -29,7 +29,6 @@ from system.agent.episode import Simulate
 from system.agent.protocol import first_message, tool_schema
 from system.agent.turns import AgentState
 from system.config import ConfigError, TrainConfig
-from system.models import policy_model_path
 from system.rl.buffer import Group, Sample, Segment
 from system.rl.checkpoints import TrainerState, checkpoints_for
 from system.rl.runfolder import RunFolder
@@ -276,9 +275,7 @@ def run_sft(
     if resume:
         check_settings(out, asked)
     (out / SFT_ARGS).write_text(json.dumps(asked, indent=1))
-    model_path = policy_model_path(cfg.model, out, cfg.run.seed)
-    if model_path == str(out / "base_model"):
-        model_path = folder.publish("base_model")
+    model_path = folder.model_path(cfg.model, cfg.run.seed)
     init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + cfg.sim.max_workers)
     tasks = resolve_tasks(cfg.tasks.train)
     fmt = ChatFormat(AutoTokenizer.from_pretrained(local_copy(model_path)))
@@ -291,9 +288,8 @@ def run_sft(
         try:
             first_seed = cfg.run.seed * 1_000_003
             t = cfg.tasks
-            root = Path(t.data_dir) if t.data_dir else None
             # the run's own queries (its rule), built from seeds: the warm-up needs no dataset
-            source = QuerySource(pool.submit, root=root, on_the_fly=True, rule=t.query_rule)
+            source = QuerySource(pool.submit, root=t.data_dir, on_the_fly=True, rule=t.query_rule)
             samples = asyncio.run(
                 synthetic_batch(tasks, first_seed, episodes, budgets, fmt, pool.submit, changes, source)
             )

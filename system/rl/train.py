@@ -15,14 +15,12 @@ import functools
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from actors.runtime_env import actor_runtime_env
 from simworkers.catalog import resolve_tasks
 from simworkers.query import EVAL_SEED_BASE
 from system.config import ConfigError, TrainConfig, dump, to_dict
 from system.evaluation.datasets import QuerySource
-from system.models import policy_model_path
 from system.rl.buffer import Buffer, Group
 from system.rl.checkpoints import TrainerState, checkpoints_for
 from system.rl.metrics import best_so_far_metrics, rollout_metrics
@@ -91,17 +89,13 @@ class Trainer:
         return Sampling(s.max_new_tokens, s.temperature, s.top_p)
 
     def model_path(self) -> str:
-        path = policy_model_path(self.cfg.model, self.out, self.cfg.run.seed)
-        if path == str(self.out / "base_model"):  # built here: on a URI run, put where every node reads
-            return self.folder.publish("base_model")
-        return path
+        return self.folder.model_path(self.cfg.model, self.cfg.run.seed)
 
     def query_source(self, pool) -> QuerySource:
         """One per pool (a recovered run has a new pool), so a dataset is read once."""
         if getattr(self, "_source_pool", None) is not pool:
             t = self.cfg.tasks
-            root = Path(local_copy(t.data_dir)) if t.data_dir else None  # a URI: this node's copy
-            self._source = QuerySource(pool.submit, root=root, on_the_fly=t.queries == "seeds", rule=t.query_rule)
+            self._source = QuerySource(pool.submit, root=t.data_dir, on_the_fly=t.queries == "seeds", rule=t.query_rule)
             self._source_pool = pool
         return self._source
 
