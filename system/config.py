@@ -181,6 +181,15 @@ class WarmupConfig(Section):
     epochs: int = Field(1, ge=1)
     batch_episodes: int = Field(4, ge=1)
     lr: float = Field(5e-4, gt=0)
+    start_from: str | None = Field(
+        None,
+        description="a finished warm-up's model folder (a path or URI: another run's warmup/final) that this "
+        "run starts from instead of training its own; episodes, epochs, batch_episodes and lr are then unused",
+    )
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.episodes or self.start_from)
 
 
 class TrainConfig(Section):

@@ -21,6 +21,8 @@ def cmd_learn_test(args) -> int:
             goal = f">= {rule.threshold:g} within" if rule.threshold is not None else "reported over"
             print(f"{name:15s} {rule.metric} {goal} {budget}  {rule.description}")
         return 0
+    if args.vary:
+        return study(args)
     try:
         result = run_learning_test(args.name, args.out, args.overrides)
     except ConfigError as exc:
@@ -44,6 +46,23 @@ def cmd_learn_test(args) -> int:
             f"after {result.steps} steps, {result.seconds:.0f} s (curve: {out}/learning_curve.png)"
         )
     return 1 if result.passed is False else 0
+
+
+def study(args) -> int:
+    """A settings study (system/rl/study.py): the test as shipped, then one setting at a time."""
+    from system.config import ConfigError
+    from system.rl.learning import load_learning_test
+    from system.rl.study import StudyError, parse_axes, run_study
+
+    try:
+        axes = parse_axes(args.vary)
+        cfg, _ = load_learning_test(args.name, args.overrides)
+        out = Path(args.out or f"{cfg.run.out_dir}-study")
+        run_study(args.name, out, axes, args.overrides)
+    except (ConfigError, StudyError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"study: {out}/study.md, {out}/study_curves.png")
+    return 0
 
 
 def plot_curve(result: dict, path: Path, title: str | None = None) -> None:
@@ -84,5 +103,12 @@ def add_commands(sub) -> None:
     p.add_argument("overrides", nargs="*", help="key.sub=value applied to the test's config")
     p.add_argument("--list", action="store_true", help="list the learning tests and their pass rules")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--out", help="run folder (default the test's run.out_dir)")
+    p.add_argument("--out", help="run folder (default the test's run.out_dir; a study's: that plus -study)")
+    p.add_argument(
+        "--vary",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="a settings study: the test as shipped, then each value of KEY with the rest as shipped "
+        "(repeat for more keys); prints and writes steps and seconds to pass and each step's time by part",
+    )
     p.set_defaults(func=cmd_learn_test)

@@ -121,7 +121,7 @@ class Trainer:
         model_path = self.model_path()
         rollout_cpus = cfg.rollout.actors * cfg.rollout.cpus_per_actor
         init_ray(cfg.learner.world_size * cfg.learner.cpus_per_rank + rollout_cpus + cfg.sim.max_workers)
-        if cfg.warmup.episodes:
+        if cfg.warmup.wanted:
             model_path = self.warm_up()
         failures = 0
         while True:
@@ -142,9 +142,15 @@ class Trainer:
                 )
 
     def warm_up(self) -> str:
-        """The format warm-up's model, trained now unless an earlier attempt of this run left it."""
+        """The format warm-up's model: the one `warmup.start_from` names, or trained now unless an
+        earlier attempt of this run left it."""
         from system.rl.sft import run_sft
 
+        given = self.cfg.warmup.start_from
+        if given:
+            if not RunFolder(given).exists("config.json"):
+                raise ConfigError(f"warmup.start_from: {given} holds no model (no config.json there)")
+            return RunFolder(given).name
         folder = self.folder.target("warmup")
         if not self.folder.exists("warmup", "final", "config.json"):
             w = self.cfg.warmup
@@ -329,7 +335,7 @@ class Trainer:
         policies = [LLMPolicy(f"{cfg.algorithm.name}@{step}", opener)]
         if baselines:
             policies += [make_policy(name) for name in cfg.run.eval_baselines]
-        if base_model and cfg.warmup.episodes and cfg.model.path:  # the model as installed, before the warm-up
+        if base_model and cfg.warmup.wanted and cfg.model.path:  # the model as installed, before the warm-up
             from system.models.install import resolve_model
 
             s = self.sampling

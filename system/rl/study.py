@@ -1,0 +1,225 @@
+"""Settings studies on a learning test (`tlgrpo learn-test NAME --vary KEY=V1,V2 ...`): the test as
+shipped, then each listed value of each key with everything else as shipped, one setting at a
+time. Every run is a learning test in a process of its own, in a folder of its own under the
+study's folder; a run whose `learning_test.json` is there already is read, not run again, so a
+study that was stopped goes on where it stopped.
+
+What is compared is training, not start-up: the runs whose warm-up would be the same as the
+first run's (no `warmup.*`, `model.*`, `tasks.train`, `algorithm.budget` or `run.seed` changed)
+start from its warm-up (`warmup.start_from`), and the time budget is lifted (`pass.max_seconds`)
+so that every run gets the test's step budget. A run's seconds are counted from its first held-out
+evaluation (before any update) to the one that passed, or to its last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from system.config import ConfigError
+
+# a change to one of these changes what the warm-up trains on, or how
+WARMUP_INPUTS = ("warmup.", "model.", "tasks.train", "algorithm.budget", "run.seed")
+AS_SHIPPED = "as shipped"
+CURVE_KEYS = ("step", "seconds", "value")
+
+
+class StudyError(RuntimeError):
+    """A run of the study ended without a result (its log says why)."""
+
+
+@dataclass
+class StudyRow:
+    label: str
+    passed: bool | None
+    steps_to_pass: int | None  # the first evaluation at or above the threshold (None: never)
+    seconds_to_pass: float | None  # from the first evaluation to that one
+    last_value: float
+    steps: int
+    seconds: float  # from the first evaluation to the last
+    rollout_s: float  # a step's mean seconds, by part
+    learn_s: float
+    sync_s: float
+    step_s: float
+    eval_s: float  # a held-out evaluation's mean seconds (with the checkpoint saves beside it)
+    format_errors_first: float | None  # training turns that broke the format, first step / last
+    format_errors_last: float | None
+    entropy_first: float | None  # the update's mean token entropy, first step / last
+    entropy_last: float | None
+    curve: list[dict]
+    baselines: dict  # the baselines' held-out values on the same queries
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def parse_axes(specs: list[str]) -> dict[str, list[str]]:
+    """`KEY=V1,V2` strings into {KEY: [V1, V2]}; a malformed one is refused by name."""
+    axes: dict[str, list[str]] = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        listed = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not listed:
+            raise ConfigError(f"--vary {spec!r}: write KEY=V1,V2 (a config key, then the values to try)")
+        axes.setdefault(key.strip(), []).extend(listed)
+    return axes
+
+
+def variants(axes: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    out = [(AS_SHIPPED, [])]
+    for key, values in axes.items():
+        out += [(f"{key}={value}", [f"{key}={value}"]) for value in values]
+    return out
+
+
+def folder_name(label: str) -> str:
+    return "as-shipped" if label == AS_SHIPPED else re.sub(r"[^A-Za-z0-9.=_-]+", "_", label)
+
+
+def plan_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list[str]) -> list[tuple[str, Path, list]]:
+    """Each run of the study: (label, folder, the test's overrides). Every variant's config is
+    checked before the first run starts."""
+    from system.rl.learning import load_learning_test
+
+    plan = []
+    shared_warmup = None
+    for label, extra in variants(axes):
+        folder = out / folder_name(label)
+        settings = [*overrides, *extra, "pass.max_seconds=1e9"]
+        cfg, _ = load_learning_test(name, settings)
+        own_warmup = any(o.partition("=")[0].startswith(WARMUP_INPUTS) for o in extra)
+        if shared_warmup and cfg.warmup.episodes and not cfg.warmup.start_from and not own_warmup:
+            settings.append(f"warmup.start_from={shared_warmup}")
+        if label == AS_SHIPPED and cfg.warmup.episodes and not cfg.warmup.start_from:
+            shared_warmup = str(folder / "warmup" / "final")
+        plan.append((label, folder, settings))
+    return plan
+
+
+def run_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list[str]) -> list[StudyRow]:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for label, folder, settings in plan_study(name, out, axes, overrides):
+        if not (folder / "learning_test.json").exists():
+            print(f"study {name}: {label}: running in {folder}", flush=True)
+            command = [sys.executable, "-m", "system.cli", "learn-test", name, *settings, "--out", str(folder)]
+            with open(folder.parent / f"{folder.name}.log", "w") as log:
+                subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), check=False)
+            if not (folder / "learning_test.json").exists():
+                raise StudyError(f"study {name}: {label} ended without a result: see {folder}.log")
+        rows.append(study_row(label, folder))
+        print(format_row(rows[-1]), flush=True)
+    (out / "study.json").write_text(json.dumps([r.to_json() for r in rows], indent=2))
+    (out / "study.md").write_text(markdown(name, rows))
+    plot_study(name, rows, out / "study_curves.png")
+    return rows
+
+
+def study_row(label: str, folder: Path) -> StudyRow:
+    result = json.loads((folder / "learning_test.json").read_text())
+    curve = result["curve"]
+    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    start = curve[0]["seconds"] if curve else 0.0
+    threshold = result["threshold"]
+    hit = next((p for p in curve if threshold is not None and p["step"] > 0 and p["value"] >= threshold), None)
+
+    def mean(key: str) -> float:
+        values = [m[key] for m in metrics if key in m]
+        return sum(values) / len(values) if values else 0.0
+
+    seconds = (curve[-1]["seconds"] - start) if curve else 0.0
+    evaluations = max(1, len(curve) - 1)
+    rest = seconds - sum(m.get("time/step_s", 0.0) for m in metrics)
+    errors = [m["format_error_rate"] for m in metrics if "format_error_rate" in m]
+    entropy = [m["entropy"] for m in metrics if "entropy" in m]
+    return StudyRow(
+        label=label,
+        passed=result["passed"],
+        steps_to_pass=hit["step"] if hit else None,
+        seconds_to_pass=round(hit["seconds"] - start, 1) if hit else None,
+        last_value=result["value"],
+        steps=result["steps"],
+        seconds=round(seconds, 1),
+        rollout_s=mean("time/rollout_s"),
+        learn_s=mean("time/learn_s"),
+        sync_s=mean("time/weight_sync_s"),
+        step_s=mean("time/step_s"),
+        eval_s=max(0.0, rest) / evaluations,
+        format_errors_first=errors[0] if errors else None,
+        format_errors_last=errors[-1] if errors else None,
+        entropy_first=entropy[0] if entropy else None,
+        entropy_last=entropy[-1] if entropy else None,
+        curve=[{"step": p["step"], "seconds": round(p["seconds"] - start, 1), "value": p["value"]} for p in curve],
+        baselines={k: v for k, v in (curve[0] if curve else {}).items() if k not in CURVE_KEYS and v is not None},
+    )
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_row(r: StudyRow) -> str:
+    verdict = {True: "passed", False: "failed", None: "reported"}[r.passed]
+    return (
+        f"{r.label:32s} {verdict:8s} steps to pass {_num(r.steps_to_pass, 'd'):>3s}, "
+        f"{_num(r.seconds_to_pass, '.0f'):>4s} s; last {r.last_value:.3f} at step {r.steps}; "
+        f"step {r.step_s:.1f} s (rollout {r.rollout_s:.1f}, learn {r.learn_s:.1f}, sync {r.sync_s:.2f}), "
+        f"evaluation {r.eval_s:.1f} s"
+    )
+
+
+def markdown(name: str, rows: list[StudyRow]) -> str:
+    lines = [
+        f"# Settings study on learning test `{name}`",
+        "",
+        "One setting changed at a time from the test as shipped. Seconds count from the first held-out "
+        "evaluation (before any update); a step's seconds are split into its rollout (generation and "
+        "simulation; it overlaps the previous step's evaluation), its update and its weight sync.",
+        "",
+        "| setting | result | steps to pass | seconds to pass | last value (step) | step s | rollout s | "
+        "learn s | sync s | evaluation s | format errors, first / last step | entropy, first / last |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        verdict = {True: "passed", False: "failed", None: "reported"}[r.passed]
+        lines.append(
+            f"| {r.label} | {verdict} | {_num(r.steps_to_pass, 'd')} | {_num(r.seconds_to_pass, '.0f')} | "
+            f"{r.last_value:.3f} ({r.steps}) | {r.step_s:.1f} | {r.rollout_s:.1f} | {r.learn_s:.1f} | "
+            f"{r.sync_s:.2f} | {r.eval_s:.1f} | {_num(r.format_errors_first, '.2f')} / "
+            f"{_num(r.format_errors_last, '.2f')} | {_num(r.entropy_first, '.2f')} / {_num(r.entropy_last, '.2f')} |"
+        )
+    curves = ["| setting | " + "held-out value by step |", "|---|---|"]
+    for r in rows:
+        curves.append(f"| {r.label} | " + ", ".join(f"{p['step']}: {p['value']:.2f}" for p in r.curve) + " |")
+    return "\n".join([*lines, "", *curves, ""])
+
+
+def plot_study(name: str, rows: list[StudyRow], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    colours = plt.get_cmap("tab20").colors
+    for i, r in enumerate(rows):
+        style = {"color": "black", "linewidth": 2.2} if r.label == AS_SHIPPED else {"color": colours[i % 20]}
+        for ax, x in zip(axes, ("step", "seconds")):
+            ax.plot([p[x] for p in r.curve], [p["value"] for p in r.curve], marker=".", label=r.label, **style)
+    for key, value in (rows[0].baselines if rows else {}).items():
+        for ax in axes:
+            ax.axhline(value, linestyle="--", color="grey", linewidth=1)
+            ax.annotate(f"{key} {value:.2f}", (0, value), fontsize=7, color="grey")
+    for ax, x in zip(axes, ("step", "seconds from the first evaluation")):
+        ax.set(xlabel=x, ylabel="held-out value", ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"settings study on learning test {name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
