@@ -1,8 +1,9 @@
 """`tlgrpo eval --policy openai:URL` against vLLM's own OpenAI server, started here from
-.venv-vllm on localhost and serving the installed SmolLM2-135M-Instruct: a stock server (no tool
-flags) and one started with `--enable-auto-tool-choice --tool-call-parser hermes`. SmolLM2's chat
-template renders no tools, so `auto` takes the text mode on both; `native` is asked for by name on
-the second. The stock server's context is short enough that one episode outgrows it."""
+.venv-vllm on localhost and serving the installed SmolLM2-135M-Instruct, started with
+`--enable-auto-tool-choice --tool-call-parser hermes` (a request without tools is served as a
+stock server serves it; the stock server's refusal of tools is the fake server's, in
+tests/test_endpoint.py). SmolLM2's chat template renders no tools, so `auto` takes the text mode;
+`native` is asked for by name. The context is short enough that one episode outgrows it."""
 
 import contextlib
 import json
@@ -85,9 +86,12 @@ def _evaluate(policy: str, out: Path, capsys, *extra: str) -> tuple[list[dict], 
     return _episodes(out), capsys.readouterr().out
 
 
-def test_a_stock_server_is_evaluated_in_text_mode_and_matches_the_local_engine(ray_cluster, smollm2, tmp_path, capsys):
-    with vllm_server(smollm2, tmp_path / "server.log") as url:
+def test_a_served_model_is_evaluated_in_both_tool_modes_and_matches_the_local_engine(
+    ray_cluster, smollm2, tmp_path, capsys
+):
+    with vllm_server(smollm2, tmp_path / "server.log", *TOOL_FLAGS) as url:
         served, printed = _evaluate(f"openai:{url}", tmp_path / "served", capsys)  # no --model: the only one
+        native, printed_native = _evaluate(f"openai:{url}", tmp_path / "native", capsys, "--tools", "native")
     assert f"openai:{url} model smollm2 (context {CONTEXT} tokens): tool mode text:" in printed
     assert "does not render the tool schema" in printed
     assert len(served) == 2 and not any(e["failure"] for e in served)
@@ -99,21 +103,15 @@ def test_a_stock_server_is_evaluated_in_text_mode_and_matches_the_local_engine(r
     assert len(by_task["ota5t_generic"]["turns"]) == 5  # the initial design, 3 calls' turns and the closing one
     assert all(t["served"]["prompt_tokens"] < CONTEXT for t in turns)
 
+    # the tools sent and the server's parser reading the calls: it finishes, no reply is empty
+    assert "tool mode native: as asked" in printed_native
+    assert len(native) == 2 and not any(e["failure"] for e in native)
+    assert all(t["reply"] for e in native for t in e["turns"][1:])
+    assert not {e["task"]: e for e in native}["ota5t_generic"]["cut"]
+
     # the same model on the local vLLM engine, greedy, on the same queries: the same first replies
     local, _ = _evaluate(f"vllm:{smollm2}", tmp_path / "local", capsys, "--dtype", "float32")
     for episode in local:
         first, mine = by_task[episode["task"]]["turns"][1], episode["turns"][1]
         assert (first["action"], first["design"]) == (mine["action"], mine["design"])
         assert first["reply"] == mine["reply"]
-
-
-def test_a_server_with_tool_flags_finishes_in_both_tool_modes(ray_cluster, smollm2, tmp_path, capsys):
-    with vllm_server(smollm2, tmp_path / "server.log", *TOOL_FLAGS, context=4096) as url:
-        auto, printed_auto = _evaluate(f"openai:{url}", tmp_path / "auto", capsys, "--model", "smollm2")
-        native, printed_native = _evaluate(f"openai:{url}", tmp_path / "native", capsys, "--tools", "native")
-    assert "tool mode text: the model's chat template does not render the tool schema" in printed_auto
-    assert "tool mode native: as asked" in printed_native
-    for episodes in (auto, native):
-        assert len(episodes) == 2 and not any(e["failure"] or e["cut"] for e in episodes)
-        turns = [t for e in episodes for t in e["turns"][1:]]
-        assert turns and all(t["reply"] for t in turns)

@@ -48,6 +48,25 @@ def test_a_study_shares_the_first_runs_warm_up_only_where_the_warm_up_would_be_t
     assert [folder.name for _, folder, _ in plan][:2] == ["as-shipped", "learner.lr=5e-4"]
 
 
+def test_a_studys_seeds_train_again_from_their_settings_first_warm_up(tmp_path):
+    plan = plan_study("smoke", tmp_path, {"learner.lr": ["5e-4"], "algorithm.budget": ["3"]}, [], seeds=2)
+    runs = {folder.name: settings for _, folder, settings in plan}
+    assert list(runs) == [
+        "as-shipped",
+        "as-shipped-seed1",
+        "learner.lr=5e-4",
+        "learner.lr=5e-4-seed1",
+        "algorithm.budget=3",
+        "algorithm.budget=3-seed1",
+    ]
+    shipped = f"warmup.start_from={tmp_path / 'as-shipped' / 'warmup' / 'final'}"
+    own = f"warmup.start_from={tmp_path / 'algorithm.budget=3' / 'warmup' / 'final'}"
+    assert shipped in runs["as-shipped-seed1"] and shipped in runs["learner.lr=5e-4-seed1"]
+    assert own in runs["algorithm.budget=3-seed1"] and shipped not in runs["algorithm.budget=3-seed1"]
+    for name, settings in runs.items():
+        assert ("run.seed=1" in settings) == name.endswith("-seed1")
+
+
 def test_a_bad_value_in_a_study_is_refused_before_any_run_starts(tmp_path):
     with pytest.raises(ConfigError, match="group_size"):
         run_study("smoke", tmp_path, {"learner.lr": ["5e-4"], "algorithm.group_size": ["1"]}, [])
@@ -77,7 +96,9 @@ def _finished_run(folder: Path, values: list[float], threshold: float | None = 0
 def test_a_runs_row_says_when_it_passed_and_where_a_steps_seconds_went(tmp_path):
     _finished_run(tmp_path / "a", [0.2, 0.5, 0.8])
     row = study_row("as shipped", tmp_path / "a")
-    assert row.passed is True and row.steps_to_pass == 4 and row.seconds_to_pass == 60.0  # from the first evaluation
+    assert (
+        row.seed is None and row.passed is True and row.steps_to_pass == 4 and row.seconds_to_pass == 60.0
+    )  # from the first evaluation
     assert row.seconds == 60.0 and row.steps == 4
     assert (row.rollout_s, row.learn_s, row.sync_s, row.step_s) == (6.0, 3.0, 0.5, 10.0)
     assert row.eval_s == pytest.approx((60.0 - 4 * 10.0) / 2)  # what the steps did not spend, per evaluation
@@ -92,13 +113,26 @@ def test_a_runs_row_says_when_it_passed_and_where_a_steps_seconds_went(tmp_path)
 
 def test_a_stopped_study_reads_its_finished_runs_and_writes_the_table_and_the_curves(tmp_path):
     _finished_run(tmp_path / "as-shipped", [0.3, 0.6, 0.9])
+    _finished_run(tmp_path / "as-shipped-seed1", [0.3, 0.8, 0.9])
     _finished_run(tmp_path / "learner.lr=2e-3", [0.3, 0.1, 0.0])
-    rows = run_study("smoke", tmp_path, {"learner.lr": ["2e-3"]}, [])
-    assert [r.label for r in rows] == ["as shipped", "learner.lr=2e-3"]
+    _finished_run(tmp_path / "learner.lr=2e-3-seed1", [0.3, 0.5, 0.8])
+    rows = run_study("smoke", tmp_path, {"learner.lr": ["2e-3"]}, [], seeds=2)
+    assert [(r.label, r.seed) for r in rows] == [
+        ("as shipped", None),
+        ("as shipped", 1),
+        ("learner.lr=2e-3", None),
+        ("learner.lr=2e-3", 1),
+    ]
     table = (tmp_path / "study.md").read_text()
-    assert "| as shipped | passed | 4 | 60 |" in table and "| learner.lr=2e-3 | failed | - | - | 0.000 (4) |" in table
+    # per setting over its seeds (a run that never passed counts as never), then each run
+    assert "| as shipped | 2 of 2 | 4, 2 | 2 | 30 | 10.0 | 0.90, 0.90 |" in table
+    assert "| learner.lr=2e-3 | 1 of 2 | -, 4 | 4 | 60 | 10.0 | 0.00, 0.80 |" in table
+    assert (
+        "| as shipped | - | passed | 4 | 60 |" in table
+        and "| learner.lr=2e-3 | - | failed | - | - | 0.000 (4) |" in table
+    )
     assert (tmp_path / "study_curves.png").stat().st_size > 0
-    assert [r["label"] for r in json.loads((tmp_path / "study.json").read_text())] == ["as shipped", "learner.lr=2e-3"]
+    assert len(json.loads((tmp_path / "study.json").read_text())) == 4
 
 
 def test_a_run_that_leaves_no_result_stops_the_study_and_names_its_log(tmp_path, monkeypatch):
@@ -135,3 +169,5 @@ def test_the_cli_runs_a_study_and_refuses_a_bad_vary(tmp_path):
     assert "algorithm.group_size=4" in proc.stdout and f"study: {tmp_path}/study.md" in proc.stdout
     bad = subprocess.run([*cmd, "--vary", "algorithm.group_size"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "tlgrpo: --vary 'algorithm.group_size': write KEY=V1,V2" in bad.stderr
+    none = subprocess.run([*cmd, "--vary", "learner.lr=1e-3", "--seeds", "0"], cwd=ROOT, capture_output=True, text=True)
+    assert none.returncode == 2 and "tlgrpo: --seeds 0: a study needs at least 1 run per setting" in none.stderr

@@ -54,11 +54,13 @@ def study(args) -> int:
     from system.rl.learning import load_learning_test
     from system.rl.study import StudyError, parse_axes, run_study
 
+    if args.seeds < 1:
+        raise CliError(f"--seeds {args.seeds}: a study needs at least 1 run per setting")
     try:
         axes = parse_axes(args.vary)
         cfg, _ = load_learning_test(args.name, args.overrides)
         out = Path(args.out or f"{cfg.run.out_dir}-study")
-        run_study(args.name, out, axes, args.overrides)
+        run_study(args.name, out, axes, args.overrides, args.seeds)
     except (ConfigError, StudyError) as exc:
         raise CliError(str(exc)) from None
     print(f"study: {out}/study.md, {out}/study_curves.png")
@@ -111,4 +113,5 @@ def add_commands(sub) -> None:
         help="a settings study: the test as shipped, then each value of KEY with the rest as shipped "
         "(repeat for more keys); prints and writes steps and seconds to pass and each step's time by part",
     )
+    p.add_argument("--seeds", type=int, default=1, help="a study's runs per setting (run.seed 0, 1, ...)")
     p.set_defaults(func=cmd_learn_test)

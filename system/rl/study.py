@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ class StudyError(RuntimeError):
 @dataclass
 class StudyRow:
     label: str
+    seed: int | None  # the run.seed it set (None: the test's own)
     passed: bool | None
     steps_to_pass: int | None  # the first evaluation at or above the threshold (None: never)
     seconds_to_pass: float | None  # from the first evaluation to that one
@@ -81,9 +83,12 @@ def folder_name(label: str) -> str:
     return "as-shipped" if label == AS_SHIPPED else re.sub(r"[^A-Za-z0-9.=_-]+", "_", label)
 
 
-def plan_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list[str]) -> list[tuple[str, Path, list]]:
+def plan_study(
+    name: str, out: Path, axes: dict[str, list[str]], overrides: list[str], seeds: int = 1
+) -> list[tuple[str, Path, list]]:
     """Each run of the study: (label, folder, the test's overrides). Every variant's config is
-    checked before the first run starts."""
+    checked before the first run starts. With `seeds` > 1 each variant runs again with run.seed
+    1, 2, ...: the same warm-up as its first run (the seed varies the training, not the start)."""
     from system.rl.learning import load_learning_test
 
     plan = []
@@ -98,13 +103,22 @@ def plan_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list
         if label == AS_SHIPPED and cfg.warmup.episodes and not cfg.warmup.start_from:
             shared_warmup = str(folder / "warmup" / "final")
         plan.append((label, folder, settings))
+        warmup = next((o for o in settings if o.startswith("warmup.start_from=")), None)
+        if warmup is None and cfg.warmup.episodes:
+            warmup = f"warmup.start_from={folder / 'warmup' / 'final'}"
+        for k in range(1, seeds):
+            again = [*settings, f"run.seed={cfg.run.seed + k}"]
+            if warmup and warmup not in again:
+                again.append(warmup)
+            load_learning_test(name, again)
+            plan.append((label, folder.with_name(f"{folder.name}-seed{cfg.run.seed + k}"), again))
     return plan
 
 
-def run_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list[str]) -> list[StudyRow]:
+def run_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list[str], seeds: int = 1) -> list[StudyRow]:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for label, folder, settings in plan_study(name, out, axes, overrides):
+    for label, folder, settings in plan_study(name, out, axes, overrides, seeds):
         if not (folder / "learning_test.json").exists():
             print(f"study {name}: {label}: running in {folder}", flush=True)
             command = [sys.executable, "-m", "system.cli", "learn-test", name, *settings, "--out", str(folder)]
@@ -112,7 +126,7 @@ def run_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list[
                 subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), check=False)
             if not (folder / "learning_test.json").exists():
                 raise StudyError(f"study {name}: {label} ended without a result: see {folder}.log")
-        rows.append(study_row(label, folder))
+        rows.append(study_row(label, folder, seed_of(settings)))
         print(format_row(rows[-1]), flush=True)
     (out / "study.json").write_text(json.dumps([r.to_json() for r in rows], indent=2))
     (out / "study.md").write_text(markdown(name, rows))
@@ -120,7 +134,12 @@ def run_study(name: str, out: Path, axes: dict[str, list[str]], overrides: list[
     return rows
 
 
-def study_row(label: str, folder: Path) -> StudyRow:
+def seed_of(settings: list[str]) -> int | None:
+    """The run.seed a run's overrides set (None: the test's own)."""
+    return next((int(o.partition("=")[2]) for o in reversed(settings) if o.startswith("run.seed=")), None)
+
+
+def study_row(label: str, folder: Path, seed: int | None = None) -> StudyRow:
     result = json.loads((folder / "learning_test.json").read_text())
     curve = result["curve"]
     metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -139,6 +158,7 @@ def study_row(label: str, folder: Path) -> StudyRow:
     entropy = [m["entropy"] for m in metrics if "entropy" in m]
     return StudyRow(
         label=label,
+        seed=seed,
         passed=result["passed"],
         steps_to_pass=hit["step"] if hit else None,
         seconds_to_pass=round(hit["seconds"] - start, 1) if hit else None,
@@ -173,29 +193,76 @@ def format_row(r: StudyRow) -> str:
     )
 
 
+def summary(rows: list[StudyRow]) -> list[dict]:
+    """Per setting, over its seeds: how many runs passed, their steps and seconds to pass (the
+    median over all runs, a run that never passed counting as never), a step's mean seconds."""
+    out = []
+    for label in dict.fromkeys(r.label for r in rows):
+        runs = [r for r in rows if r.label == label]
+        never = float("inf")
+        steps = sorted(r.steps_to_pass if r.steps_to_pass is not None else never for r in runs)
+        seconds = sorted(r.seconds_to_pass if r.seconds_to_pass is not None else never for r in runs)
+        out.append(
+            {
+                "label": label,
+                "runs": len(runs),
+                "passed": sum(r.steps_to_pass is not None for r in runs),
+                "steps_to_pass": [r.steps_to_pass for r in runs],
+                "median_steps": statistics.median_low(steps),
+                "median_seconds": statistics.median_low(seconds),
+                "step_s": statistics.fmean(r.step_s for r in runs),
+                "last_values": [r.last_value for r in runs],
+            }
+        )
+    return out
+
+
+def _median(value: float) -> str:
+    return "never" if value == float("inf") else f"{value:.0f}"
+
+
 def markdown(name: str, rows: list[StudyRow]) -> str:
     lines = [
         f"# Settings study on learning test `{name}`",
         "",
         "One setting changed at a time from the test as shipped. Seconds count from the first held-out "
-        "evaluation (before any update); a step's seconds are split into its rollout (generation and "
-        "simulation; it overlaps the previous step's evaluation), its update and its weight sync.",
+        "evaluation (before any update), so they are training and its evaluations, not start-up; a run "
+        "that never passed counts as never in the medians.",
         "",
-        "| setting | result | steps to pass | seconds to pass | last value (step) | step s | rollout s | "
+        "| setting | runs passed | steps to pass, each run | median steps to pass | median seconds to pass | "
+        "step s | last value, each run |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for s in summary(rows):
+        steps = ", ".join(_num(v, "d") for v in s["steps_to_pass"])
+        lines.append(
+            f"| {s['label']} | {s['passed']} of {s['runs']} | {steps} | {_median(s['median_steps'])} | "
+            f"{_median(s['median_seconds'])} | {s['step_s']:.1f} | "
+            + ", ".join(f"{v:.2f}" for v in s["last_values"])
+            + " |"
+        )
+    lines += [
+        "",
+        "Each run: a step's seconds split into its rollout (generation and simulation; it overlaps the "
+        "previous step's evaluation), its update and its weight sync; an evaluation's seconds are what "
+        "the steps did not spend, per evaluation.",
+        "",
+        "| setting | seed | result | steps to pass | seconds to pass | last value (step) | step s | rollout s | "
         "learn s | sync s | evaluation s | format errors, first / last step | entropy, first / last |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         verdict = {True: "passed", False: "failed", None: "reported"}[r.passed]
         lines.append(
-            f"| {r.label} | {verdict} | {_num(r.steps_to_pass, 'd')} | {_num(r.seconds_to_pass, '.0f')} | "
-            f"{r.last_value:.3f} ({r.steps}) | {r.step_s:.1f} | {r.rollout_s:.1f} | {r.learn_s:.1f} | "
-            f"{r.sync_s:.2f} | {r.eval_s:.1f} | {_num(r.format_errors_first, '.2f')} / "
+            f"| {r.label} | {_num(r.seed, 'd')} | {verdict} | {_num(r.steps_to_pass, 'd')} | "
+            f"{_num(r.seconds_to_pass, '.0f')} | {r.last_value:.3f} ({r.steps}) | {r.step_s:.1f} | {r.rollout_s:.1f} | "
+            f"{r.learn_s:.1f} | {r.sync_s:.2f} | {r.eval_s:.1f} | {_num(r.format_errors_first, '.2f')} / "
             f"{_num(r.format_errors_last, '.2f')} | {_num(r.entropy_first, '.2f')} / {_num(r.entropy_last, '.2f')} |"
         )
-    curves = ["| setting | " + "held-out value by step |", "|---|---|"]
+    curves = ["| setting | seed | held-out value by step |", "|---|---|---|"]
     for r in rows:
-        curves.append(f"| {r.label} | " + ", ".join(f"{p['step']}: {p['value']:.2f}" for p in r.curve) + " |")
+        values = ", ".join(f"{p['step']}: {p['value']:.2f}" for p in r.curve)
+        curves.append(f"| {r.label} | {_num(r.seed, 'd')} | {values} |")
     return "\n".join([*lines, "", *curves, ""])
 
 
@@ -207,10 +274,19 @@ def plot_study(name: str, rows: list[StudyRow], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     colours = plt.get_cmap("tab20").colors
-    for i, r in enumerate(rows):
+    labels = list(dict.fromkeys(r.label for r in rows))
+    for r in rows:
+        i = labels.index(r.label)
         style = {"color": "black", "linewidth": 2.2} if r.label == AS_SHIPPED else {"color": colours[i % 20]}
+        first = r is next(x for x in rows if x.label == r.label)  # one legend entry a setting
         for ax, x in zip(axes, ("step", "seconds")):
-            ax.plot([p[x] for p in r.curve], [p["value"] for p in r.curve], marker=".", label=r.label, **style)
+            ax.plot(
+                [p[x] for p in r.curve],
+                [p["value"] for p in r.curve],
+                marker=".",
+                label=r.label if first else None,
+                **style,
+            )
     for key, value in (rows[0].baselines if rows else {}).items():
         for ax in axes:
             ax.axhline(value, linestyle="--", color="grey", linewidth=1)
