@@ -104,6 +104,11 @@ class AlgorithmConfig(Section):
         description="what <Design End> earns: the best score in its history, the initial design included "
         "(history, SPEC), or of the policy's own designs, 0 if none (own)",
     )
+    cut_replies: Literal["allowed", "malformed"] = Field(
+        "allowed",
+        description="a reply that runs to rollout.sampling.max_new_tokens without ending its turn: its action "
+        "counts as written (allowed, SPEC), or it also breaks the format and takes the penalty (malformed)",
+    )
     gamma: float = Field(0.9, gt=0, le=1, description="GTPO's discount")
     flat_groups: Literal["drop", "keep"] = "drop"  # groups whose rewards are all equal
     share_prefixes: bool = Field(True, description="a group's shared history goes to the learner once")

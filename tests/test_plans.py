@@ -253,3 +253,30 @@ def test_simulation_actor_killed_mid_rollout_loses_nothing(ray_cluster, fmt):
     assert sum(stats.completed.values()) == 3 * (1 + 3 * 4)  # every simulation answered once
     assert len(groups) == 9 and all(len(g.samples) == 4 for g in groups)
     assert stats.retried >= 1 and set(stats.completed) <= {"ok", "failed"}
+
+
+class CuttingGenerator(ScriptedGenerator):
+    """Every other reply runs to the token limit: its ids end without the stop token."""
+
+    async def generate(self, prompt_ids, sampling):
+        generation = await super().generate(prompt_ids, sampling)
+        if len(self.produced) % 2:
+            return generation
+        ids = generation.ids[:-1]
+        self.produced[-1] = (self.produced[-1][0], ids)
+        return Generation(ids, generation.logprobs[:-1], False, self.version)
+
+
+@pytest.mark.parametrize("cut_replies", ["allowed", "malformed"])
+def test_replies_cut_at_the_token_limit_take_the_penalty_where_the_algorithm_says(fmt, sim, cut_replies):
+    gen = CuttingGenerator(fmt, seed=3)
+    algo = AlgorithmConfig(name="tl_grpo", group_size=4, budget=2, cut_replies=cut_replies)
+    groups = asyncio.run(Rollout(gen, fmt, sim, algo, Sampling()).run(TASK, near_reference_query(TASK, 5)))
+    samples = [s for g in groups for s in g.samples]
+    ended = [s.ids[s.segments[-1].end - 1] == fmt.stop_id for s in samples]
+    cut = [s for s, e in zip(samples, ended) if not e]
+    whole = [s for s, e in zip(samples, ended) if e]
+    assert cut and whole and all(s.format_ok for s in whole)
+    assert all(s.format_ok == (cut_replies == "allowed") for s in cut)
+    penalty = 0.5 if cut_replies == "malformed" else 0.0
+    assert all(s.segments[-1].reward == pytest.approx(s.score - penalty) for s in cut)

@@ -131,3 +131,30 @@ def test_design_end_earns_the_history_best_or_the_policys_own(sim):
     assert after.state.own_best == after.score and after.state.best == max(0.9, after.score)
     assert act(after.state, end, "own").reward == after.score
     assert act(after.state, end, "history").reward == max(0.9, after.score)
+
+
+def test_a_reply_cut_at_the_token_limit_breaks_the_format_only_where_the_algorithm_says(sim):
+    """algorithm.cut_replies: malformed charges a reply that ran to max_new_tokens without ending
+    its turn the format penalty; its action (an end, a call) still counts as written."""
+    import asyncio
+
+    from simworkers.catalog import load_task
+    from simworkers.query import near_reference_query
+    from system.agent.turns import AgentState, take_action
+
+    task = load_task("ota5t_generic")
+    query = near_reference_query(task, 3)
+    state = replace(AgentState.opening(query, asyncio.run(sim(task, query.initial)), 3), best=0.9)
+    end = "<Analyze>done</Analyze><Design End> and then the reply goes on and on"
+    call = '<Analyze>a</Analyze><tool_call>{"name": "simulate", "arguments": {"w_in": "40u"}}</tool_call> more'
+
+    def act(text, cut):
+        return asyncio.run(take_action(task, query, state, text, sim, 0.5, "history", cut))
+
+    assert act(end, False).reward == 0.9 and act(end, False).parsed.format_ok
+    cut_end = act(end, True)
+    assert cut_end.ends and cut_end.reward == pytest.approx(0.9 - 0.5) and not cut_end.parsed.format_ok
+    assert "the reply ran to the token limit without ending" in cut_end.parsed.errors
+    cut_call = act(call, True)
+    assert cut_call.result.ok and cut_call.design["w_in"] == pytest.approx(40e-6)  # simulated as written
+    assert cut_call.reward == pytest.approx(cut_call.score - 0.5)

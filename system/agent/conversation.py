@@ -41,6 +41,7 @@ class Reply:
     text: str  # what the parser reads
     span: Span | None = None  # None for conversations that hold no token ids
     served: dict | None = None  # a server's reply as it came: content, parsed tool calls, finish reason
+    cut: bool = False  # it ran to the token limit without ending its turn
 
 
 class Conversation(ABC):
@@ -152,7 +153,7 @@ class TokenConversation(Conversation):
         self.ids += generation.ids
         self.spans.append(span)
         self._open_turn = not generation.finished
-        return Reply(self.fmt.tokenizer.decode(generation.ids, skip_special_tokens=True), span)
+        return Reply(self.fmt.tokenizer.decode(generation.ids, skip_special_tokens=True), span, cut=self._open_turn)
 
     def add(self, role: str, text: str) -> None:
         if self._open_turn:  # close the cut reply as the template would
@@ -261,7 +262,7 @@ class OpenAIConversation(Conversation):
         else:
             self.messages.append({"role": "assistant", "content": content})
             self._last_call_id = None
-        return Reply(text, served=served)
+        return Reply(text, served=served, cut=choice.finish_reason == "length")
 
     def add(self, role: str, text: str) -> None:
         if role == "tool" and self._last_call_id is not None:

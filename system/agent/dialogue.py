@@ -55,9 +55,12 @@ async def take_turn(
     simulate: Simulate,
     format_penalty: float,
     end_reward: EndReward = "history",
+    cut_malformed: bool = False,
 ) -> TurnStep:
+    """`cut_malformed`: a reply cut at the token limit breaks the format (training only)."""
     reply = await conversation.reply(state)
-    outcome = await take_action(task, query, state, reply.text, simulate, format_penalty, end_reward)
+    cut = cut_malformed and reply.cut
+    outcome = await take_action(task, query, state, reply.text, simulate, format_penalty, end_reward, cut)
     return TurnStep(turn, reply, outcome, conversation, len(conversation.ids))
 
 
@@ -71,6 +74,7 @@ async def run_turns(
     *,
     format_penalty: float = 0.0,
     end_reward: EndReward = "history",
+    cut_malformed: bool = False,
     protocol: Protocol = "multi-turn",
     closing_turn: bool = True,
     max_prompt_tokens: int | None = None,
@@ -92,7 +96,9 @@ async def run_turns(
         if before_turn is not None:
             before_turn(turn, conversation, state)
         try:
-            step = await take_turn(conversation, task, query, state, turn, simulate, format_penalty, end_reward)
+            step = await take_turn(
+                conversation, task, query, state, turn, simulate, format_penalty, end_reward, cut_malformed
+            )
         except ContextFull:  # a served model's context is full: the episode ends here, as at the prompt cap
             cut = True
             break

@@ -60,12 +60,17 @@ async def take_action(
     simulate: Simulate,
     format_penalty: float,
     end_reward: EndReward = "history",
+    cut: bool = False,
 ) -> Outcome:
     """`end_reward`: what a <Design End> earns. "history" (SPEC section 6): the best score in its
     history, the initial design included, which is the design it delivers. "own": the best of the
     designs the policy simulated itself (0 if none), as trajectory-level GRPO scores a trajectory
-    and as evaluation's headline metric does; ending before any call then earns nothing."""
+    and as evaluation's headline metric does; ending before any call then earns nothing.
+    `cut`: the reply ran to the token limit without ending its turn, and that breaks the format
+    (`algorithm.cut_replies: malformed`); its action still counts as written."""
     parsed = parse_reply(text, task)
+    if cut:
+        parsed = replace(parsed, errors=(*parsed.errors, "the reply ran to the token limit without ending"))
     penalty = 0.0 if parsed.format_ok else format_penalty
     if parsed.action == "end":
         earned = state.best if end_reward == "history" else state.own_best

@@ -80,6 +80,7 @@ class Rollout:
             self.simulate_urgent if turn_level else self.simulate,  # branches wait on the backbone
             format_penalty=self.algo.format_penalty,
             end_reward=self.algo.end_reward,
+            cut_malformed=self.algo.cut_replies == "malformed",
             protocol="st-iter" if self.algo.name == "single_turn" else "multi-turn",
             closing_turn=not turn_level,  # the closing <Design End> is not a tool-call turn
             max_prompt_tokens=self.max_prompt_tokens,
@@ -106,6 +107,7 @@ class Rollout:
                             self.simulate,
                             self.algo.format_penalty,
                             self.algo.end_reward,
+                            self.algo.cut_replies == "malformed",
                         )
                     )
                     for _ in range(self.algo.group_size - 1)
