@@ -171,3 +171,19 @@ def test_the_cli_runs_a_study_and_refuses_a_bad_vary(tmp_path):
     assert bad.returncode == 2 and "tlgrpo: --vary 'algorithm.group_size': write KEY=V1,V2" in bad.stderr
     none = subprocess.run([*cmd, "--vary", "learner.lr=1e-3", "--seeds", "0"], cwd=ROOT, capture_output=True, text=True)
     assert none.returncode == 2 and "tlgrpo: --seeds 0: a study needs at least 1 run per setting" in none.stderr
+
+
+def test_finished_runs_are_drawn_side_by_side_and_a_folder_without_a_run_is_refused(tmp_path):
+    _finished_run(tmp_path / "a", [0.2, 0.9])
+    _finished_run(tmp_path / "b", [0.2, 0.1])
+    cmd = [sys.executable, "-m", "system.cli", "learn-test", "two runs"]
+    runs = ["--plot", f"lr 1e-3={tmp_path / 'a'}", "--plot", str(tmp_path / "b")]
+    proc = subprocess.run([*cmd, *runs, "--out", str(tmp_path / "runs.png")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "runs.png").stat().st_size > 0
+    missing = subprocess.run(
+        [*cmd, "--plot", f"x={tmp_path}", "--out", str(tmp_path / "x.png")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and f"{tmp_path} holds no learning test's metrics.jsonl" in missing.stderr
+    no_out = subprocess.run([*cmd, *runs], cwd=ROOT, capture_output=True, text=True)
+    assert no_out.returncode == 2 and "--plot needs --out FILE.png" in no_out.stderr

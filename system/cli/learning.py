@@ -13,6 +13,8 @@ def cmd_learn_test(args) -> int:
     from system.config import ConfigError
     from system.rl.learning import learning_tests, load_learning_test, run_learning_test
 
+    if args.plot:
+        return plot_runs_command(args)
     tests = learning_tests()
     if args.list or not args.name:
         for name in tests:
@@ -46,6 +48,24 @@ def cmd_learn_test(args) -> int:
             f"after {result.steps} steps, {result.seconds:.0f} s (curve: {out}/learning_curve.png)"
         )
     return 1 if result.passed is False else 0
+
+
+def plot_runs_command(args) -> int:
+    """Learning-test runs side by side (`--plot LABEL=FOLDER ...`), into the PNG `--out` names."""
+    from system.rl.study import plot_runs
+
+    if not args.out:
+        raise CliError("--plot needs --out FILE.png, where the figure goes")
+    runs = {}
+    for spec in args.plot:
+        label, sep, folder = spec.rpartition("=")
+        folder = Path(folder)
+        if not (folder / "metrics.jsonl").exists() or not (folder / "learning_test.json").exists():
+            raise CliError(f"--plot {spec!r}: {folder} holds no learning test's metrics.jsonl and learning_test.json")
+        runs[label if sep else folder.name] = folder
+    plot_runs(runs, Path(args.out), args.name or "")
+    print(f"figure: {args.out}")
+    return 0
 
 
 def study(args) -> int:
@@ -112,6 +132,12 @@ def add_commands(sub) -> None:
         metavar="KEY=V1,V2",
         help="a settings study: the test as shipped, then each value of KEY with the rest as shipped "
         "(repeat for more keys); prints and writes steps and seconds to pass and each step's time by part",
+    )
+    p.add_argument(
+        "--plot",
+        action="append",
+        metavar="LABEL=FOLDER",
+        help="draw finished runs side by side into --out FILE.png instead of running (NAME is the title)",
     )
     p.add_argument("--seeds", type=int, default=1, help="a study's runs per setting (run.seed 0, 1, ...)")
     p.set_defaults(func=cmd_learn_test)

@@ -299,3 +299,45 @@ def plot_study(name: str, rows: list[StudyRow], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_runs(runs: dict[str, Path], path: Path, title: str = "") -> None:
+    """Learning-test runs side by side, from their folders: by step, the training rollouts' share
+    of turns that broke the format, their mean score, the mean reply length, and the held-out
+    value at each evaluation (learning_test.json)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("format_error_rate", "training turns that broke the format"),
+        ("score/mean", "training turns' mean score"),
+        ("response_length/mean", "reply tokens"),
+        (None, "held-out value"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(17, 3.8))
+    for i, (label, folder) in enumerate(runs.items()):
+        colour = f"C{i % 10}"
+        lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        for ax, (key, _) in zip(axes, panels):
+            if key is None:
+                result = json.loads((folder / "learning_test.json").read_text())
+                curve = result["curve"]
+                ax.plot([p["step"] for p in curve], [p["value"] for p in curve], marker="o", color=colour, label=label)
+            else:
+                points = [(m["step"], m[key]) for m in lines if key in m]
+                ax.plot([p[0] for p in points], [p[1] for p in points], color=colour, label=label)
+    for ax, (key, name) in zip(axes, panels):
+        ax.set(title=name, xlabel="step")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+        if key != "response_length/mean":
+            ax.set_ylim(0, 1)
+    axes[-1].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
