@@ -186,6 +186,11 @@ class WarmupConfig(Section):
     epochs: int = Field(1, ge=1)
     batch_episodes: int = Field(4, ge=1)
     lr: float = Field(5e-4, gt=0)
+    changes: int = Field(
+        0,
+        ge=0,
+        description="0: each synthetic call is a whole design; N: it changes 1 to N parameters, keeping the rest",
+    )
     start_from: str | None = Field(
         None,
         description="a finished warm-up's model folder (a path or URI: another run's warmup/final) that this "

@@ -44,6 +44,8 @@ def test_overrides_are_typed_and_nested():
         ("run.eval_baselines=[gpt]", ["run.eval_baselines", "'random'"]),
         ("learner.old_logprobs=engine learner.minibatches=2", ["learner.old_logprobs", "minibatches"]),
         ("rollout.dtype=float16", ["rollout.dtype", "'bfloat16'"]),
+        ("warmup.changes=-1", ["warmup.changes", "0"]),
+        ("algorithm.cut_replies=penalise", ["algorithm.cut_replies", "'allowed'", "'malformed'"]),
     ],
 )
 def test_bad_values_name_the_key(override, words):

@@ -155,7 +155,7 @@ class Trainer:
         if not self.folder.exists("warmup", "final", "config.json"):
             w = self.cfg.warmup
             cfg = self.cfg.model_copy(update={"run": self.cfg.run.model_copy(update={"out_dir": folder})})
-            report = run_sft(cfg, w.episodes, w.epochs, w.batch_episodes, w.lr, measure_format=False)
+            report = run_sft(cfg, w.episodes, w.epochs, w.batch_episodes, w.lr, measure_format=False, changes=w.changes)
             print(
                 f"format warm-up: {report['episodes']} synthetic episodes, {report['steps']} steps, loss "
                 f"{report['first_loss']:.3f} -> {report['last_loss']:.3f}, {report['wall_s']:.0f} s",
