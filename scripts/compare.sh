@@ -11,8 +11,10 @@
 # small outputs of every finished stage are copied there at once (tlgrpo report --keep), so that
 # committing KEEP after each run loses at most the run in progress with the machine.
 #   bash scripts/compare.sh [OUT]      (default runs/compare)
+# A grid longer than a machine's life: commit KEEP after each run; on a new machine the same command
+# redoes the warm-up, checks its weights' digest against KEEP's, and skips what KEEP holds.
 # Knobs (environment): SEEDS, METHODS, STEPS, CONFIG, QUERIES (language-model policies, per task),
-# BASELINE_QUERIES (BO and random search), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side),
+# BASELINE_QUERIES (BO and random search), BASELINES_FROM (finished baseline evaluations), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side),
 # EVAL_WORKERS (simulation workers of each evaluation), KEEP (e.g. docs/results/compare-2),
 # WARMUP_EVAL (last, the default: the warm-up's own evaluation after every run; first: before the
 # runs, so that its rows, what RL is measured against, are kept before a long grid stops).
@@ -73,10 +75,34 @@ if [ ! -f "$OUT/warmup/final/config.json" ]; then
     --episodes "$WARMUP_EPISODES" $WARMUP_FLAGS --budgets 5 $resume | tee -a "$OUT/warmup.log"
 fi
 
+# The warm-up's weights' digest, kept with the small outputs: a grid that outlives its machine redoes
+# the warm-up (it is deterministic on the same kind of machine), and a run kept from the earlier one
+# and a run trained now start from the same policy only if the digests match.
+digest="$OUT/warmup/weights.sha256"
+[ -f "$digest" ] || (cd "$OUT/warmup/final" && sha256sum -- *.safetensors) > "$digest"
+if [ -n "$KEEP" ] && [ -f "$KEEP/warmup/weights.sha256" ] && ! cmp -s "$KEEP/warmup/weights.sha256" "$digest"; then
+  echo "$OUT/warmup/final is not the warm-up that the runs kept in $KEEP started from" \
+    "($digest differs from $KEEP/warmup/weights.sha256): use that KEEP's own machine, or another KEEP" >&2
+  exit 1
+fi
+
+# Finished evaluations copied in instead of run again (e.g. BASELINES_FROM=docs/baselines: its
+# eval-in and eval-out folders, when they evaluated the same policies on these tasks)
+if [ -n "${BASELINES_FROM:-}" ]; then
+  for domain in in out; do
+    from="$BASELINES_FROM/eval-$domain" to="$OUT/eval-$domain-baselines"
+    [ -e "$to" ] || { cp -r "$from" "$to" && gunzip "$to/episodes.jsonl.gz"; }
+  done
+fi
+
+kept() {  # an evaluation folder that an earlier machine finished: its outputs are in KEEP
+  [ -n "$KEEP" ] && [ -f "$KEEP/$1/results.json" ]
+}
 evaluate() {  # folder tasks queries policy-and-protocol flags...
-  local folder="$OUT/$1" tasks=$2 queries=$3 resume=""
+  local name=$1 folder="$OUT/$1" tasks=$2 queries=$3 resume=""
   shift 3
   [ -f "$folder/results.json" ] && return 0
+  [ ! -e "$folder" ] && kept "$name" && return 0  # finished on an earlier machine
   [ -f "$folder/episodes.jsonl" ] && resume="--resume"
   $T eval "$@" --tasks "$tasks" --queries "$queries" --budget 5 --seed 0 --max-new-tokens 256 \
     --concurrency 96 --workers "$EVAL_WORKERS" --out "$folder" $resume > "$folder.log" 2>&1 ||
@@ -96,6 +122,7 @@ keep() {  # the small outputs of every finished stage, into KEEP (a folder to co
 train() {  # method seed: train, evaluate the final policy at once, keep its outputs
   local run="$OUT/$1-s$2" resume="" started=$SECONDS args
   args=$(method_args "$1")
+  [ ! -d "$run" ] && kept "eval-out-$1-s$2" && return 0  # trained and evaluated on an earlier machine
   if [ ! -f "$run/final/config.json" ]; then
     [ -f "$run/checkpoints/latest" ] && resume="--resume"
     # shellcheck disable=SC2086  # args holds separate overrides
@@ -126,4 +153,4 @@ done
 # the warm-up's rows last by default: a reference for what RL added, where the runs are what the
 # grid is for (WARMUP_EVAL=first: before them; a finished evaluation is skipped here)
 evaluate_policy warmup "$OUT/warmup/final" && keep
-$T report "$OUT"
+$T report "${KEEP:-$OUT}"  # KEEP holds the runs of earlier machines too

@@ -188,6 +188,15 @@ def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
     (run / "checkpoints" / "latest").write_text("step-4")
     (run / "metrics.jsonl").write_text(json.dumps({"step": 0, "reward/mean": 0.1, "loss": 0.2}) + "\n")
     (root / "tl_grpo-s0.time").write_text("300 s wall\n")
+    for step, value in ((0, 0.2), (5, 0.4)):  # its held-out curve
+        held = run / "eval" / f"step_{step:06d}"
+        held.mkdir(parents=True)
+        (held / "results.json").write_text(json.dumps(_heldout(step, value)))
+        (held / "results.md").write_text("table")
+        (held / "episodes.jsonl").write_text("{}\n")
+    (root / "warmup" / "final").mkdir(parents=True)
+    (root / "warmup" / "final" / "model.safetensors").write_bytes(b"weights")
+    (root / "warmup" / "weights.sha256").write_text("ab12  model.safetensors\n")
     unfinished = root / "gtpo-s0"
     unfinished.mkdir()
     (unfinished / "metrics.jsonl").write_text(json.dumps({"step": 0}) + "\n")
@@ -211,6 +220,11 @@ def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
     assert written == {
         "tl_grpo-s0/metrics.jsonl",
         "tl_grpo-s0.time",
+        "tl_grpo-s0/eval/step_000000/results.json",
+        "tl_grpo-s0/eval/step_000000/results.md",
+        "tl_grpo-s0/eval/step_000005/results.json",
+        "tl_grpo-s0/eval/step_000005/results.md",
+        "warmup/weights.sha256",
         "eval-in-baselines/results.json",
         "eval-in-baselines/episodes.jsonl.gz",
         "eval-in-tl_grpo-s0/results.json",
@@ -222,6 +236,37 @@ def test_keep_copies_what_the_report_needs_and_no_model(tmp_path):
     report = write_report(kept).read_text()
     assert "| tl_grpo |" in report and "| random |" in report  # both folders merged
     assert "| tl_grpo s0 | 1 | 1 |" in report and "300 s" in report
+    assert "| tl_grpo | 1 | 0.200 | 0.400 | - |" in report  # the held-out curve, from the kept copy
+
+
+def _heldout(step: int, value: float, method: str = "tl_grpo") -> dict:
+    """A training run's held-out evaluation at `step`, as the trainer writes it."""
+    row = {"method": f"{method}@{step} (multi-turn)", "per_task": {"a": value}, "averages": {"all": value}}
+    return {"tasks": ["a"], "rows": [row], "settings": {"queries": 2, "budget": 5, "step": step}}
+
+
+def test_the_held_out_curve_says_where_a_method_flattened(tmp_path):
+    from system.evaluation.heldout import curve_table, flattened_at, load_curves, run_curve
+
+    assert flattened_at([(0, 0.1), (5, 0.5), (10, 0.51), (15, 0.49)]) == 5  # +0.01 after step 5: flat
+    assert flattened_at([(0, 0.1), (5, 0.5), (10, 0.6)]) is None  # still rising at its last evaluation
+    assert flattened_at([(0, 0.5), (5, 0.3), (10, 0.2)]) == 0  # never above its start: flat (falling) from 0
+    for seed, values in ((0, (0.1, 0.4, 0.5, 0.5)), (1, (0.3, 0.4, 0.5))):  # seed 1 stopped earlier
+        for step, value in zip((0, 5, 10, 15), values):
+            held = tmp_path / f"tl_grpo-s{seed}" / "eval" / f"step_{step:06d}"
+            held.mkdir(parents=True)
+            (held / "results.json").write_text(json.dumps(_heldout(step, value)))
+    assert run_curve(tmp_path / "tl_grpo-s1") == [(0, 0.3), (5, 0.4), (10, 0.5)]
+    curves = load_curves(tmp_path, {"tl_grpo": {0: [], 1: []}, "gtpo": {0: []}})  # gtpo: no evaluations
+    assert set(curves) == {"tl_grpo"}
+    table = curve_table(curves)
+    # the seeds' mean at the steps both reached, still rising at the last of them: not flat yet
+    assert "| tl_grpo | 2 | 0.200 | 0.400 | 0.500 | - |" in table
+    bad = tmp_path / "gtpo-s0" / "eval" / "step_000000"
+    bad.mkdir(parents=True)
+    (bad / "results.json").write_text(json.dumps({"tasks": ["a"], "rows": [], "settings": {"step": 0}}))
+    with pytest.raises(ValueError, match=r"gtpo-s0/eval/step_000000/results.json: no row of the training policy"):
+        run_curve(tmp_path / "gtpo-s0")
 
 
 def test_paired_difference_cancels_query_difficulty_and_uses_common_queries():

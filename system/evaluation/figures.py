@@ -38,16 +38,18 @@ def seed_mean(seeds: dict[int, list[dict]], key: str) -> tuple[list[int], list[f
     return steps, [statistics.fmean(s[step] for s in series) for step in steps]
 
 
-def plot_training(runs: dict, path: Path) -> None:
+def plot_training(runs: dict, path: Path, heldout: dict | None = None) -> None:
     """Each run faint (its seed's line style), and each method's mean over its seeds in bold,
-    smoothed over SMOOTHING steps: the bold lines are what to compare, the faint ones their spread."""
+    smoothed over SMOOTHING steps: the bold lines are what to compare, the faint ones their spread.
+    With `heldout` (`heldout.load_curves`), a last panel: the held-out evaluations as the runs
+    trained, unsmoothed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = [("reward/mean", "mean turn reward"), ("entropy", "entropy"), ("response_length/mean", "response tokens")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(15, 4))
+    fig, axes = plt.subplots(1, len(keys) + bool(heldout), figsize=(5 * (len(keys) + bool(heldout)), 4))
     for method, seeds in runs.items():
         # a method's colour; its variants in the same colour with markers
         color = f"C{METHODS.index(base_method(method))}"
@@ -63,10 +65,25 @@ def plot_training(runs: dict, path: Path) -> None:
     for ax, (_, title) in zip(axes, keys):
         ax.set(title=f"{title} ({SMOOTHING}-step mean over seeds; faint: each run)", xlabel="step")
         ax.title.set_fontsize(9)
+    if heldout:
+        _plot_heldout(axes[-1], heldout)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot_heldout(ax, heldout: dict) -> None:
+    from system.evaluation.heldout import mean_curve
+
+    for method, seeds in heldout.items():
+        color = f"C{METHODS.index(base_method(method))}"
+        for seed, points in sorted(seeds.items()):
+            style = SEED_STYLES[seed % len(SEED_STYLES)]
+            ax.plot(*zip(*points), color=color, linestyle=style, alpha=0.25, linewidth=0.8)
+        ax.plot(*zip(*mean_curve(seeds)), color=color, marker="o", markersize=3, linewidth=2, label=method)
+    ax.set(title="held-out best score (mean over seeds; faint: each run)", xlabel="step")
+    ax.title.set_fontsize(9)
 
 
 def plot_turns(results: dict[str, dict], path: Path) -> None:

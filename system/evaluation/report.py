@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from system.evaluation.figures import plot_training, plot_turns, seed_mean
+from system.evaluation.heldout import curve_table, load_curves
 from system.evaluation.methods import LM_POLICY, base_method, in_row_order, label_of, method_of, rank
 from system.evaluation.paired import bootstrap_interval, difference_table, episode_scores
 from system.evaluation.turn_tables import action_kind, action_table, move_table
@@ -244,8 +245,12 @@ def write_report(root: Path) -> Path:
             if runs_apart := run_table(lines, result["tasks"]):
                 parts += [f"Each run on its own ({title}):", "", runs_apart, ""]
     if runs:
-        plot_training(runs, root / "training_curves.png")
+        heldout = load_curves(root, runs)
+        plot_training(runs, root / "training_curves.png", heldout)
         parts += ["## Training", "", training_table(runs, root), "", "![training curves](training_curves.png)", ""]
+        if heldout:
+            parts += ["Held-out best score as the runs trained (evaluated every few steps), seeds averaged:", ""]
+            parts += [curve_table(heldout), ""]
         if trend := trend_table(runs):
             parts += ["Mean turn reward over each third of the run, seeds averaged (flat when the last two agree):", ""]
             parts += [trend, ""]
