@@ -14,7 +14,9 @@
 # A grid longer than a machine's life: commit KEEP after each run; on a new machine the same command
 # redoes the warm-up, checks its weights' digest against KEEP's, and skips what KEEP holds.
 # Knobs (environment): SEEDS, METHODS, STEPS, CONFIG, QUERIES (language-model policies, per task),
-# BASELINE_QUERIES (BO and random search), BASELINES_FROM (finished baseline evaluations), PROTOCOLS, WARMUP_EPISODES, PARALLEL (runs side by side),
+# BASELINE_QUERIES (BO and random search), BASELINES_FROM (finished baseline evaluations), PROTOCOLS,
+# TEMPERATURE and TOP_P (the policies' evaluation; default the config's sampling), TRAIN_FLAGS (config
+# overrides for every training, e.g. the threads of one run on the whole machine with PARALLEL=1), WARMUP_EPISODES, PARALLEL (runs side by side),
 # EVAL_WORKERS (simulation workers of each evaluation), KEEP (e.g. docs/results/compare-2),
 # WARMUP_EVAL (last, the default: the warm-up's own evaluation after every run; first: before the
 # runs, so that its rows, what RL is measured against, are kept before a long grid stops).
@@ -49,6 +51,12 @@ WARMUP_FLAGS=${WARMUP_FLAGS:-"--epochs 12 --batch-episodes 8 --lr 3e-3"}
 BASE=${BASE:-}
 ENGINE=${ENGINE:-hf}
 case $ENGINE in hf | vllm) ;; *) echo "ENGINE=$ENGINE: use hf or vllm" >&2; exit 2 ;; esac
+# the policies are evaluated with the sampling they were trained with (the config's), unless set
+read -r config_temperature config_top_p < <(.venv/bin/python -c "from system.config import load_config
+s = load_config('$CONFIG').rollout.sampling; print(s.temperature, s.top_p)") || { echo "CONFIG=$CONFIG: not loaded" >&2; exit 2; }
+TEMPERATURE=${TEMPERATURE:-$config_temperature}
+TOP_P=${TOP_P:-$config_top_p}
+TRAIN_FLAGS=${TRAIN_FLAGS:-}
 WARMUP_EVAL=${WARMUP_EVAL:-last}
 case $WARMUP_EVAL in first | last) ;; *) echo "WARMUP_EVAL=$WARMUP_EVAL: use first or last" >&2; exit 2 ;; esac
 method_args() {  # run name: the config overrides that make it (algorithm.name, a variant's settings)
@@ -105,6 +113,7 @@ evaluate() {  # folder tasks queries policy-and-protocol flags...
   [ ! -e "$folder" ] && kept "$name" && return 0  # finished on an earlier machine
   [ -f "$folder/episodes.jsonl" ] && resume="--resume"
   $T eval "$@" --tasks "$tasks" --queries "$queries" --budget 5 --seed 0 --max-new-tokens 256 \
+    --temperature "$TEMPERATURE" --top-p "$TOP_P" \
     --concurrency 96 --workers "$EVAL_WORKERS" --out "$folder" $resume > "$folder.log" 2>&1 ||
     { echo "evaluation $folder did not finish: see $folder.log"; return 1; }
 }
@@ -127,7 +136,7 @@ train() {  # method seed: train, evaluate the final policy at once, keep its out
     [ -f "$run/checkpoints/latest" ] && resume="--resume"
     # shellcheck disable=SC2086  # args holds separate overrides
     $T train "$CONFIG" $args run.seed="$2" run.out_dir="$run" run.steps="$STEPS" \
-      model.path="$OUT/warmup/final" $resume >> "$run.log" 2>&1 || true
+      model.path="$OUT/warmup/final" $TRAIN_FLAGS $resume >> "$run.log" 2>&1 || true
     echo "$((SECONDS - started)) s wall" >> "$run.time"
     [ -f "$run/final/config.json" ] || { echo "training $run did not finish: see $run.log"; return 1; }
     grep -E "^step" "$run.log" | tail -1

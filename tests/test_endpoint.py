@@ -53,11 +53,18 @@ def test_text_mode_puts_the_tool_block_in_a_system_message_and_sends_no_tools(si
     assert policy.name == "openai:fake-model"
     assert [t.action for t in episode.turns] == ["initial", "call", "call", "end"]
     _, _, body = FakeOpenAI.requests[-1]
-    assert "tools" not in body
+    assert "tools" not in body and "top_p" not in body  # no --top-p: the server's own
     assert body["messages"][0]["role"] == "system" and "<tools>" in body["messages"][0]["content"]
     assert body["messages"][2]["content"].endswith("</tool_call>")  # the model's raw text goes back as it was
     assert [m["role"] for m in body["messages"][3::2]] == ["tool", "tool"]  # as the local engines send them
     assert episode.turns[1].served["content"] == episode.turns[1].reply  # text mode: the raw text is the reply
+
+
+def test_the_sampling_asked_for_goes_with_every_request(sim):
+    with fake_openai() as url:
+        episode = _run(make_policy(f"openai:{url}", tools="text", temperature=0.7, top_p=0.9), sim)
+    assert not episode.failure and len(FakeOpenAI.requests) == 3
+    assert all(body["temperature"] == 0.7 and body["top_p"] == 0.9 for _, _, body in FakeOpenAI.requests)
 
 
 @pytest.mark.parametrize(

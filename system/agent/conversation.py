@@ -196,6 +196,7 @@ class OpenAIConversation(Conversation):
     messages: list[dict]
     tools: list[dict]  # sent only in native mode
     temperature: float = 1.0
+    top_p: float | None = None  # None: the server's own
     max_tokens: int = 1024
     ids: list[int] = field(default_factory=list)  # an API returns text, not token ids
     used_tokens: int = 0  # prompt + reply tokens of the last exchange: the next prompt is longer
@@ -213,6 +214,8 @@ class OpenAIConversation(Conversation):
         import openai
 
         body = {"model": self.served.model, "messages": self.messages, "temperature": self.temperature}
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
         if self.served.tool_mode == "native":
             body["tools"] = self.tools
         try:

@@ -309,6 +309,7 @@ def openai_opener(
     temperature: float = 1.0,
     max_new_tokens: int = 1024,
     tools: ToolMode = "auto",
+    top_p: float | None = None,
     timeout_s: float = 300.0,
     **_,
 ) -> tuple[Opener, Served]:
@@ -322,7 +323,7 @@ def openai_opener(
 
     def open_conversation(task: Task, first_message: str) -> OpenAIConversation:
         return openai_conversation(
-            client, served, task, first_message, temperature=temperature, max_tokens=max_new_tokens
+            client, served, task, first_message, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens
         )
 
     return open_conversation, served

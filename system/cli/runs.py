@@ -11,7 +11,7 @@ from actors.rollout import ENGINE_DTYPES
 from simworkers.query import QUERY_RULES
 from system.agent.endpoint import TOOL_MODES
 from system.agent.episode import PROTOCOLS
-from system.cli.common import BACKEND_NAMES, CliError, budget_list, non_negative_int, positive_int
+from system.cli.common import BACKEND_NAMES, CliError, budget_list, non_negative_int, positive_int, probability
 from system.evaluation.progress import WorkProgress
 from system.runtime import init_ray
 
@@ -39,6 +39,7 @@ def cmd_eval(args) -> int:
         "tools": args.tools,
         "max_new_tokens": args.max_new_tokens,
         "temperature": args.temperature,
+        **({"top_p": args.top_p} if args.top_p is not None else {}),  # else each opener's default
         "seed": args.seed,
         "dtype": args.dtype,
         "resolve": resolve_model,
@@ -266,6 +267,12 @@ def add_commands(sub) -> None:
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the API key")
     p.add_argument("--max-new-tokens", type=positive_int, default=512)
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument(
+        "--top-p",
+        type=probability,
+        default=None,
+        help="nucleus sampling (default 0.95 for hf: and vllm: policies, the server's own for openai:)",
+    )
     p.add_argument("--seed", type=int, default=None, help="sampling seed for hf: policies")
     p.add_argument(
         "--dtype",
