@@ -73,6 +73,7 @@ method_args() {  # run name: the config overrides that make it (algorithm.name, 
 }
 for method in $METHODS; do method_args "$method" > /dev/null || exit 2; done
 mkdir -p "$OUT"
+$T data build > "$OUT/data.log"  # the held-out and training query sets (a new machine has none; no simulation)
 
 if [ ! -f "$OUT/warmup/final/config.json" ]; then
   resume=""  # a killed warm-up goes on from its episodes and its latest checkpoint

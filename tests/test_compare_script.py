@@ -14,9 +14,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare.sh"
 
 
 def _compare(out: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["bash", str(SCRIPT), str(out)], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
-    )
+    env = {**os.environ, "TLGRPO_DATA_DIR": str(out.parent / "data"), **env}  # its query sets, built there
+    return subprocess.run(["bash", str(SCRIPT), str(out)], env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -79,5 +78,6 @@ def test_a_new_machine_with_the_same_warm_up_skips_what_the_kept_outputs_hold(tm
     assert done.returncode == 0, done.stderr
     assert (out / "warmup" / "weights.sha256").read_text() == f"{digest}  model.safetensors\n"
     assert not (out / "tl_grpo-s0").exists() and not list(out.glob("eval-*"))
+    assert (tmp_path / "data" / "front" / "eval" / "ota5t_generic.parquet").exists()  # a new machine builds them
     report = (keep / "report.md").read_text()
     assert "| tl_grpo |" in report and "| warm-up |" in report and "| tl_grpo s0 | 1 |" in report
