@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 from pathlib import Path
+
+from system.evaluation.figures import seed_mean
 
 POLICY = re.compile(r"^[a-z_]+@\d+\b")  # the training policy's row, e.g. "tl_grpo@10 (multi-turn)"
 FLAT = 0.02  # a gain below this over the rest of the run counts as flat (about one query in 50)
@@ -39,10 +40,10 @@ def load_curves(root: Path, runs: dict[str, dict[int, list[dict]]]) -> dict[str,
 
 
 def mean_curve(seeds: dict[int, list[tuple[int, float]]]) -> list[tuple[int, float]]:
-    """At each evaluated step that every seed reached, the mean of the seeds' values."""
-    series = [dict(points) for points in seeds.values()]
-    steps = sorted(set.intersection(*(set(s) for s in series)))
-    return [(step, statistics.fmean(s[step] for s in series)) for step in steps]
+    """At each evaluated step that every seed reached, the mean of the seeds' values (the training
+    curves' `seed_mean`, on these points)."""
+    lines = {seed: [{"step": step, "value": value} for step, value in points] for seed, points in seeds.items()}
+    return list(zip(*seed_mean(lines, "value")))
 
 
 def flattened_at(curve: list[tuple[int, float]], flat: float = FLAT) -> int | None:
