@@ -38,6 +38,13 @@ def seed_mean(seeds: dict[int, list[dict]], key: str) -> tuple[list[int], list[f
     return steps, [statistics.fmean(s[step] for s in series) for step in steps]
 
 
+def mean_curve(seeds: dict[int, list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """At each evaluated step that every seed reached, the mean of the seeds' values (`seed_mean`, on
+    these points)."""
+    lines = {seed: [{"step": step, "value": value} for step, value in points] for seed, points in seeds.items()}
+    return list(zip(*seed_mean(lines, "value")))
+
+
 def plot_training(runs: dict, path: Path, heldout: dict | None = None) -> None:
     """Each run faint (its seed's line style), and each method's mean over its seeds in bold,
     smoothed over SMOOTHING steps: the bold lines are what to compare, the faint ones their spread.
@@ -74,8 +81,6 @@ def plot_training(runs: dict, path: Path, heldout: dict | None = None) -> None:
 
 
 def _plot_heldout(ax, heldout: dict) -> None:
-    from system.evaluation.heldout import mean_curve
-
     for method, seeds in heldout.items():
         color = f"C{METHODS.index(base_method(method))}"
         for seed, points in sorted(seeds.items()):

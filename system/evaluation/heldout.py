@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from system.evaluation.figures import seed_mean
+from system.evaluation.figures import mean_curve
 
 POLICY = re.compile(r"^[a-z_]+@\d+\b")  # the training policy's row, e.g. "tl_grpo@10 (multi-turn)"
 FLAT = 0.02  # a gain below this over the rest of the run counts as flat (about one query in 50)
@@ -37,13 +37,6 @@ def load_curves(root: Path, runs: dict[str, dict[int, list[dict]]]) -> dict[str,
             if points := run_curve(root / f"{method}-s{seed}"):
                 curves.setdefault(method, {})[seed] = points
     return curves
-
-
-def mean_curve(seeds: dict[int, list[tuple[int, float]]]) -> list[tuple[int, float]]:
-    """At each evaluated step that every seed reached, the mean of the seeds' values (the training
-    curves' `seed_mean`, on these points)."""
-    lines = {seed: [{"step": step, "value": value} for step, value in points] for seed, points in seeds.items()}
-    return list(zip(*seed_mean(lines, "value")))
 
 
 def flattened_at(curve: list[tuple[int, float]], flat: float = FLAT) -> int | None:
