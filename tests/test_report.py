@@ -333,7 +333,7 @@ def test_write_report_adds_the_pairs_between_policies_and_the_runs_apart(tmp_pat
         turns = [{"action": "initial"}, {"action": "call", "result": {"status": "ok"}}]
         return {"policy": policy, "protocol": "multi-turn", "task": "a", "seed": 0, "best_score": score, "turns": turns}
 
-    names = ("hf:r/warmup/final", "hf:r/tl_grpo-s0/final", "hf:r/gtpo-s0/final")
+    names = ("hf:r/warmup/final", "hf:r/tl_grpo-s0/final", "hf:r/gtpo-s0/final", "hf:r/traj_grpo-s0/final")
     (tmp_path / "eval-in").mkdir()
     rows = [_row(f"{name} (multi-turn)", 0.1 * k, 0.0, [0, 0.1]) for k, name in enumerate(names)]
     (tmp_path / "eval-in" / "results.json").write_text(json.dumps(_results(rows)))
@@ -341,7 +341,9 @@ def test_write_report_adds_the_pairs_between_policies_and_the_runs_apart(tmp_pat
     (tmp_path / "eval-in" / "episodes.jsonl").write_text("\n".join(lines) + "\n")
     report = write_report(tmp_path).read_text()
     assert "Paired differences between the language-model policies (in-domain)" in report
-    assert "| gtpo | +0.200 (+0.200 to +0.200) | +0.100 (+0.100 to +0.100) | 1 |" in report
+    head = "| minus warm-up (95 % interval) | minus tl_grpo (95 % interval) | minus traj_grpo (95 % interval) |"
+    assert head in report
+    assert "| gtpo | +0.200 (+0.200 to +0.200) | +0.100 (+0.100 to +0.100) | -0.100 (-0.100 to -0.100) | 1 |" in report
     assert "Each run on its own (in-domain)" in report and "| tl_grpo s0 | multi-turn | 0.100 | 0.00 | 0.00 |" in report
 
 

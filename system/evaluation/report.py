@@ -5,9 +5,10 @@ Reads each training run's `metrics.jsonl` and wall time, and the two evaluations
 and random search on more queries in `-baselines`, one finished run's policy in `-tl_grpo-s0`) with
 their `episodes.jsonl` (or a kept `episodes.jsonl.gz`); writes `report.md` (tables shaped like
 the paper's Tables 1 and 2: best score at the evaluation budget per task, mean over seeds with the
-spread across seeds; paired differences against the baselines, the warm-up and TL-GRPO; what
-each method's turns did: simulated, refused, ended, unparsed; how far its designs moved and how
-their scores spread around the initial design's; and each run on its own),
+spread across seeds; paired differences against the baselines, the warm-up, TL-GRPO and
+trajectory-level GRPO; what each method's turns did: simulated, refused, ended, unparsed; how
+far its designs moved and how their scores spread around the initial design's; and each run on
+its own),
 `training_curves.png` (reward, entropy and response length per step, the paper's Figure 3) and
 `turn_curves.png` (history-best per turn on held-out queries, Figure 4).
 """
@@ -26,6 +27,10 @@ from system.evaluation.heldout import curve_table, load_curves
 from system.evaluation.methods import LM_POLICY, base_method, in_row_order, label_of, method_of, rank
 from system.evaluation.paired import bootstrap_interval, difference_table, episode_scores
 from system.evaluation.turn_tables import action_kind, action_table, move_table
+
+# the policies every other language-model row is paired with: where each started, and the
+# turn-level and trajectory-level credit assignments
+BETWEEN = ("base model", "warm-up", "tl_grpo", "traj_grpo")
 
 
 def run_table(episodes: list[dict], tasks: list[str]) -> str:
@@ -232,7 +237,7 @@ def write_report(root: Path) -> Path:
         if lines and len({e["policy"] for e in lines}) > 2:
             parts += [f"Paired differences ({title}), on the queries both methods ran:", ""]
             parts += [difference_table(lines, result["tasks"]), ""]
-            between = difference_table(lines, result["tasks"], against=("base model", "warm-up", "tl_grpo"))
+            between = difference_table(lines, result["tasks"], against=BETWEEN)
             if between:
                 head = f"Paired differences between the language-model policies ({title}), each in its own protocol:"
                 parts += [head, "", between, ""]
