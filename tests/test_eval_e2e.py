@@ -119,6 +119,19 @@ def test_a_killed_evaluation_continues_with_resume_and_runs_only_what_is_missing
     assert [e["seed"] for e in episodes] == [json.loads(line)["seed"] for line in lines]
     assert episodes[0] == json.loads(lines[0]) and not any(e["failure"] for e in episodes)
 
+    # more queries a task: the evaluation grows, its finished episodes kept, only the new queries run
+    grown = [a if a != "4" else "6" for a in args]
+    assert main([*grown, "--resume"]) == 0
+    assert "4 -> 6 queries a task; the finished episodes are kept" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["resumed_episodes"] == 4 and results["settings"]["queries"] == 6
+    assert results["queries_per_task"] == 6
+    assert json.loads((out / "eval.json").read_text())["queries"] == 6
+    more = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    assert more[:4] == episodes and len(more) == 6
+    assert main([*args, "--resume"]) == 2  # and never back to fewer
+    assert "was started with queries = 6, not 4" in capsys.readouterr().err
+
 
 def test_an_endpoint_that_fails_leaves_its_episodes_to_resume(ray_cluster, tmp_path, capsys):
     from tests.fake_openai import fake_openai

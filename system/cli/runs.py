@@ -131,7 +131,8 @@ IDENTITY_BEFORE_ITS_KEY = {"dtype": "auto"}  # an evaluation started before eval
 
 def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dict]:
     """The finished episodes of the evaluation in `out` when resuming one started with the same
-    arguments; otherwise `out` must hold no evaluation yet (nothing is overwritten)."""
+    arguments, or with more queries a task (it grows: a task's first queries are the same whatever
+    the count); otherwise `out` must hold no evaluation yet (nothing is overwritten)."""
     from system.evaluation.evaluate import load_finished
 
     started = out / "eval.json"
@@ -144,12 +145,16 @@ def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dic
     if not started.is_file():
         raise CliError(f"--resume: {out} holds no evaluation (no eval.json); run without --resume to start one there")
     before = {**IDENTITY_BEFORE_ITS_KEY, **json.loads(started.read_text())}
+    more = isinstance(before.get("queries"), int) and identity["queries"] > before["queries"]
     for key, value in identity.items():
-        if before.get(key) != value:
+        if before.get(key) != value and not (key == "queries" and more):
             raise CliError(
                 f"--resume: {out} was started with {key} = {before.get(key)!r}, not {value!r}; "
                 "give the same arguments, or another --out"
             )
+    if more:  # the first queries of a task's set are the same whatever the count: their episodes stay
+        print(f"{out}: {before['queries']} -> {identity['queries']} queries a task; the finished episodes are kept")
+        started.write_text(json.dumps({**json.loads(started.read_text()), "queries": identity["queries"]}, indent=2))
     return load_finished(out / "episodes.jsonl")
 
 
@@ -251,7 +256,8 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the killed or failed evaluation in --out: its finished episodes are kept, the rest run",
+        help="continue the killed or failed evaluation in --out: its finished episodes are kept, the rest run "
+        "(with a larger --queries it grows to that many queries a task)",
     )
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="simulation actors")
     p.add_argument("--concurrency", type=positive_int, default=16, help="episodes in flight")
