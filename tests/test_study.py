@@ -105,6 +105,12 @@ def test_a_runs_row_says_when_it_passed_and_where_a_steps_seconds_went(tmp_path)
     assert row.format_errors_first == 0.5 and row.format_errors_last == pytest.approx(0.2)
     assert row.baselines == {"random": 0.27, "centre": 0.94}
     assert [p["seconds"] for p in row.curve] == [0.0, 30.0, 60.0]
+    # a run that recorded its held-out evaluations' own seconds: those (step 0's, before training, aside)
+    for step, wall in ((0, 99.0), (2, 12.0), (4, 14.0)):
+        (tmp_path / "a" / "eval" / f"step_{step:06d}").mkdir(parents=True)
+        result = {"rows": [], "settings": {"step": step, "wall_s": wall}}
+        (tmp_path / "a" / "eval" / f"step_{step:06d}" / "results.json").write_text(json.dumps(result))
+    assert study_row("as shipped", tmp_path / "a").eval_s == pytest.approx(13.0)
     _finished_run(tmp_path / "b", [0.2, 0.4, 0.3])
     failed = study_row("learner.lr=2e-3", tmp_path / "b")
     assert failed.passed is False and failed.steps_to_pass is None and failed.seconds_to_pass is None

@@ -129,6 +129,9 @@ def test_the_learning_demo_prints_its_curve_and_the_table_and_saves_the_png(tmp_
     assert (out / "learning_curve.png").stat().st_size > 0
     curve = json.loads((out / "learning_curve.json").read_text())["curve"]
     assert [p["step"] for p in curve] == [0, 1, 2] and all(0 <= p["value"] <= 1 for p in curve)
+    # a step's time holds its rollout, also the one that ran beside the held-out evaluation before it
+    for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()):
+        assert m["time/step_s"] >= m["time/rollout_s"] + m.get("time/learn_s", 0.0), m
 
 
 def test_killed_run_resumes_without_training_a_batch_twice(tmp_path):

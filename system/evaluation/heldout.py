@@ -29,6 +29,16 @@ def run_curve(run: Path) -> list[tuple[int, float]]:
     return sorted(points)
 
 
+def eval_seconds(run: Path) -> list[float]:
+    """The wall seconds of each held-out evaluation after step 0, where the run recorded them."""
+    seconds = []
+    for path in sorted(run.glob("eval/step_*/results.json")):
+        settings = json.loads(path.read_text())["settings"]
+        if settings.get("step", 0) > 0 and isinstance(settings.get("wall_s"), (int, float)):
+            seconds.append(float(settings["wall_s"]))
+    return seconds
+
+
 def load_curves(root: Path, runs: dict[str, dict[int, list[dict]]]) -> dict[str, dict[int, list[tuple[int, float]]]]:
     """The held-out curves of the runs `load_runs` found, by method and seed (runs with none left out)."""
     curves: dict[str, dict[int, list[tuple[int, float]]]] = {}

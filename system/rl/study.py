@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from system.config import ConfigError
+from system.evaluation.heldout import eval_seconds
 
 # a change to one of these changes what the warm-up trains on, or how
 WARMUP_INPUTS = ("warmup.", "model.", "tasks.train", "algorithm.budget", "run.seed")
@@ -48,7 +49,8 @@ class StudyRow:
     learn_s: float
     sync_s: float
     step_s: float
-    eval_s: float  # a held-out evaluation's mean seconds (with the checkpoint saves beside it)
+    eval_s: float  # a held-out evaluation's mean seconds (a run that did not record them: the wall time
+    # that the steps leave, checkpoint saves included)
     format_errors_first: float | None  # training turns that broke the format, first step / last
     format_errors_last: float | None
     entropy_first: float | None  # the update's mean token entropy, first step / last
@@ -154,6 +156,7 @@ def study_row(label: str, folder: Path, seed: int | None = None) -> StudyRow:
     seconds = (curve[-1]["seconds"] - start) if curve else 0.0
     evaluations = max(1, len(curve) - 1)
     rest = seconds - sum(m.get("time/step_s", 0.0) for m in metrics)
+    walls = eval_seconds(folder)  # each held-out evaluation's own, where the run recorded them
     errors = [m["format_error_rate"] for m in metrics if "format_error_rate" in m]
     entropy = [m["entropy"] for m in metrics if "entropy" in m]
     return StudyRow(
@@ -169,7 +172,7 @@ def study_row(label: str, folder: Path, seed: int | None = None) -> StudyRow:
         learn_s=mean("time/learn_s"),
         sync_s=mean("time/weight_sync_s"),
         step_s=mean("time/step_s"),
-        eval_s=max(0.0, rest) / evaluations,
+        eval_s=sum(walls) / len(walls) if walls else max(0.0, rest) / evaluations,
         format_errors_first=errors[0] if errors else None,
         format_errors_last=errors[-1] if errors else None,
         entropy_first=entropy[0] if entropy else None,

@@ -243,7 +243,7 @@ class Trainer:
                 step = state.step
                 started = time.perf_counter()
                 groups, rollout_info = await pending
-                pending = None
+                pending, awaited = None, time.perf_counter()
                 if cfg.algorithm.staleness >= 1 and step + 1 < steps:
                     pending = asyncio.create_task(self._rollout(plan, fleet, pool, step + 1))
                 metrics = {**rollout_info, **rollout_metrics(groups, state.version)}
@@ -272,7 +272,11 @@ class Trainer:
                 state.step += 1
                 if pending is None and state.step < steps:
                     pending = asyncio.create_task(self._rollout(plan, fleet, pool, state.step))
-                metrics["time/step_s"] = time.perf_counter() - started
+                # on policy, a step is its rollout and what followed it: the rollout may have run beside
+                # the held-out evaluation before the step began, which the time since `started` leaves out
+                now = time.perf_counter()
+                on_policy = cfg.algorithm.staleness == 0
+                metrics["time/step_s"] = rollout_info["time/rollout_s"] + now - awaited if on_policy else now - started
                 metrics["version"] = state.version
                 tracker.log_step(step, steps, metrics)
                 last = state.step == steps
@@ -350,6 +354,7 @@ class Trainer:
             )
         tasks = resolve_tasks(cfg.tasks.eval)
         total = count_jobs(tasks, policies, cfg.run.eval_protocols, cfg.run.eval_queries)
+        started = time.perf_counter()
         with WorkProgress(total, label=f"evaluation at step {step}: episodes") as progress:
             episodes = await run_evaluation(
                 tasks,
@@ -364,7 +369,12 @@ class Trainer:
             )
         summary = summarise(episodes, tasks)
         out = self.out / "eval" / f"step_{step:06d}"
-        settings = {"queries": cfg.run.eval_queries, "budget": cfg.algorithm.budget, "step": step}
+        settings = {
+            "queries": cfg.run.eval_queries,
+            "budget": cfg.algorithm.budget,
+            "step": step,
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
         write_outputs(out, episodes, summary, settings)
         tracker.log_eval(step, summary, markdown_table(summary), out / "turn_curves.png")
         return summary
