@@ -144,7 +144,8 @@ def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dic
         return {}, {}
     if not started.is_file():
         raise CliError(f"--resume: {out} holds no evaluation (no eval.json); run without --resume to start one there")
-    before = {**IDENTITY_BEFORE_ITS_KEY, **json.loads(started.read_text())}
+    recorded = json.loads(started.read_text())
+    before = {**IDENTITY_BEFORE_ITS_KEY, **recorded}
     more = isinstance(before.get("queries"), int) and identity["queries"] > before["queries"]
     for key, value in identity.items():
         if before.get(key) != value and not (key == "queries" and more):
@@ -154,7 +155,7 @@ def _resume_or_start(out: Path, identity: dict, resume: bool) -> tuple[dict, dic
             )
     if more:  # the first queries of a task's set are the same whatever the count: their episodes stay
         print(f"{out}: {before['queries']} -> {identity['queries']} queries a task; the finished episodes are kept")
-        started.write_text(json.dumps({**json.loads(started.read_text()), "queries": identity["queries"]}, indent=2))
+        started.write_text(json.dumps({**recorded, "queries": identity["queries"]}, indent=2))
     return load_finished(out / "episodes.jsonl")
 
 
