@@ -1,7 +1,9 @@
 """Where step metrics go: W&B (offline unless a key is configured), `metrics.jsonl`, the console.
 
-`metrics.jsonl` is the run's own record, one line per trained step; on resume the lines past
-the checkpoint are cut, so that it lists every trained batch once.
+`metrics.jsonl` is the run's own record, one line per trained step. An attempt cuts the lines
+from its first step on: those of an attempt that ended after its checkpoint (resumed there) or
+before any checkpoint (started again from step 0), whose updates were lost. So it lists every
+batch the weights were trained on once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ CONSOLE_KEYS = (
 )
 
 
+def _step(line: str) -> float:
+    """A line's step; a line that a kill cut short counts as past every step (it is cut)."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
+
+
 def wandb_mode(cfg: WandbConfig) -> str:
     if cfg.mode != "auto":
         return cfg.mode
@@ -43,12 +53,12 @@ def _netrc() -> str:
 
 
 class Tracker:
-    def __init__(self, cfg: WandbConfig, out_dir: Path, run_name: str, config: dict, resume_from: int | None):
+    def __init__(self, cfg: WandbConfig, out_dir: Path, run_name: str, config: dict, first_step: int):
+        """`first_step`: the step this attempt trains first (0, or its checkpoint's)."""
         self.out_dir = out_dir
         self.metrics_path = out_dir / "metrics.jsonl"
         self.console = Console(stderr=False, highlight=False)
-        if resume_from is not None:
-            self._cut(resume_from)
+        self._cut(first_step)
         self.run = None
         mode = wandb_mode(cfg)
         if mode != "disabled":
@@ -73,8 +83,12 @@ class Tracker:
     def _cut(self, step: int) -> None:
         if not self.metrics_path.exists():
             return
-        kept = [line for line in self.metrics_path.read_text().splitlines() if json.loads(line)["step"] < step]
-        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        lines = [line for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if _step(line) < step]
+        if len(kept) < len(lines):
+            cut = len(lines) - len(kept)
+            print(f"{self.metrics_path}: {cut} line(s) from step {step} on cut (an earlier attempt's: trained again)")
+            self.metrics_path.write_text("".join(line + "\n" for line in kept))
 
     def log_step(self, step: int, total: int, metrics: dict) -> None:
         with self.metrics_path.open("a") as fh:

@@ -225,9 +225,7 @@ class Trainer:
                 learner.load(self.checkpoints.learner_dir(self.resume_from))
                 await sync.push(fleet, state.version)
                 print(f"resumed from {self.resume_from} at step {state.step} (weights version {state.version})")
-            tracker = Tracker(
-                cfg.wandb, self.out, cfg.run.name, to_dict(cfg), state.step if self.resume_from is not None else None
-            )
+            tracker = Tracker(cfg.wandb, self.out, cfg.run.name, to_dict(cfg), state.step)
             urgent = functools.partial(pool.submit, urgent=True)
             plan = Rollout(fleet, fmt, pool.submit, cfg.algorithm, self.sampling, cfg.rollout.max_prompt_tokens, urgent)
             last_eval: dict = {}
