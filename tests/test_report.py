@@ -101,6 +101,15 @@ def test_seeds_are_pooled_into_mean_and_spread():
     lo, hi = bootstrap_interval({t: {q: [0.1 * q] * 2 for q in range(3)} for t in ("a", "b")})
     assert 0.0 < lo < 0.1 < hi < 0.2 and f"| {lo:.3f}-{hi:.3f} | 3 |" in line  # queries 0, 0.1, 0.2 per task
     assert "| - | - |" in next(x for x in with_intervals.splitlines() if x.startswith("| random"))
+    # the initial design's row: over the queries every row ran, not one row's (random ran 0-9, the policies 0-2)
+    ran = [dict(e, initial_score=0.1 * e["seed"]) for e in episodes]
+    ran += [
+        {"policy": "random", "task": t, "seed": q, "best_score": 0.5, "initial_score": 0.1 * q}
+        for t in "ab"
+        for q in range(10)
+    ]
+    table, _ = eval_table(results, "in-domain", ran)
+    assert table.splitlines()[2].startswith("| initial design (turn 0) | 0.100 | 0.100 |")  # queries 0-2: 0.1, not 0.45
 
 
 def test_write_report_makes_tables_and_figures(tmp_path):

@@ -74,6 +74,24 @@ def _mean_spread(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
 
 
+def _shared_initial(episodes: list[dict], tasks: list[str]) -> dict[str, float]:
+    """Each task's initial-design score over the queries that every row ran (rows may hold
+    different numbers of queries: the baselines 100, the policies 30)."""
+    ran: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    score: dict[tuple[str, int], float] = {}
+    for e in episodes:
+        if e.get("task") in tasks and e.get("initial_score") is not None:
+            ran[label_of(e["policy"], e.get("protocol"))][e["task"]].add(e["seed"])
+            score[e["task"], e["seed"]] = e["initial_score"]
+    out = {}
+    for task in tasks:
+        sets = [queries[task] for queries in ran.values() if queries[task]]
+        common = set.intersection(*sets) if sets else set()
+        if common:
+            out[task] = statistics.fmean(score[task, q] for q in common)
+    return out
+
+
 def eval_table(results: dict, average: str, episodes: list[dict] | None = None) -> tuple[str, dict]:
     """Rows grouped by method and protocol (seeds pooled as mean ± population std across seeds).
     With the episodes, each average gets its 95 % bootstrap interval over queries
@@ -86,9 +104,10 @@ def eval_table(results: dict, average: str, episodes: list[dict] | None = None) 
     extra = ["95 % interval", "queries"] if episodes else []
     head = ["method", *tasks, f"avg {average}", *extra, "format errors"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    initial = _shared_initial(episodes, tasks) if episodes else {}
     lines.append(
         "| initial design (turn 0) | "
-        + " | ".join(f"{results['initial'].get(t, 0):.3f}" for t in tasks)
+        + " | ".join(f"{initial.get(t, results['initial'].get(t, 0)):.3f}" for t in tasks)
         + " | -" * (len(extra) + 2)
         + " |"
     )
