@@ -74,21 +74,17 @@ def _mean_spread(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.pstdev(values):.3f}"
 
 
-def _shared_initial(episodes: list[dict], tasks: list[str]) -> dict[str, float]:
-    """Each task's initial-design score over the queries that every row ran (rows may hold
-    different numbers of queries: the baselines 100, the policies 30)."""
-    ran: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
-    score: dict[tuple[str, int], float] = {}
-    for e in episodes:
-        if e.get("task") in tasks and e.get("initial_score") is not None:
-            ran[label_of(e["policy"], e.get("protocol"))][e["task"]].add(e["seed"])
-            score[e["task"], e["seed"]] = e["initial_score"]
+def _shared_initial(episodes: list[dict], scores: dict, tasks: list[str]) -> dict[str, float]:
+    """Each task's initial-design score over the queries that every row of `scores`
+    (`episode_scores`) ran: rows may hold different numbers of queries (the baselines 100, the
+    policies 30)."""
+    initial = {(e["task"], e["seed"]): e["initial_score"] for e in episodes if e.get("initial_score") is not None}
     out = {}
     for task in tasks:
-        sets = [queries[task] for queries in ran.values() if queries[task]]
-        common = set.intersection(*sets) if sets else set()
+        ran = [set(by_task[task]) for by_task in scores.values() if by_task[task]]
+        common = [initial[task, q] for q in set.intersection(*ran) if (task, q) in initial] if ran else []
         if common:
-            out[task] = statistics.fmean(score[task, q] for q in common)
+            out[task] = statistics.fmean(common)
     return out
 
 
@@ -104,7 +100,7 @@ def eval_table(results: dict, average: str, episodes: list[dict] | None = None) 
     extra = ["95 % interval", "queries"] if episodes else []
     head = ["method", *tasks, f"avg {average}", *extra, "format errors"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    initial = _shared_initial(episodes, tasks) if episodes else {}
+    initial = _shared_initial(episodes, scores, tasks) if episodes else {}
     lines.append(
         "| initial design (turn 0) | "
         + " | ".join(f"{initial.get(t, results['initial'].get(t, 0)):.3f}" for t in tasks)
